@@ -1,0 +1,32 @@
+"""The course's one exception type, with messages that say expected / found / what to do."""
+from __future__ import annotations
+
+
+class CourseError(ValueError):
+    """A bad input to the course's engine.
+
+    Subclasses ``ValueError`` so generic handlers still catch it. Build it with
+    :func:`course_error` so every message has the same three parts.
+    """
+
+
+def course_error(what: str, expected: str, found: str, fix: str) -> CourseError:
+    """Make a :class:`CourseError` whose message names what was expected, what was found and a fix.
+
+    >>> str(course_error("n_way", "at most 5 classes", "7", "lower n_way"))
+    'n_way: expected at most 5 classes, found 7. What to do: lower n_way.'
+    """
+    return CourseError(f"{what}: expected {expected}, found {found}. What to do: {fix}.")
+
+
+def check_shape(name: str, tensor, expected: tuple) -> None:
+    """Raise a :class:`CourseError` unless ``tensor.shape`` matches ``expected``.
+
+    ``expected`` may hold ``None`` for "any size" in a dimension, e.g. ``(None, 1)``.
+    """
+    shape = tuple(tensor.shape)
+    ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
+    if not ok:
+        pretty = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise course_error(f"shape of {name}", pretty, str(shape),
+                           f"reshape or fix how {name} is built")
