@@ -1,0 +1,108 @@
+"""The inner loop as a pure function of a parameter dict, vectorized over tasks with ``torch.func``.
+
+``adapt`` takes parameters ``θ`` (a dict name → tensor), a task's support set and returns the
+adapted parameters ``φ = θ - α ∇θ L_support(θ)`` after ``steps`` steps. Because it is a pure
+function, ``torch.func.vmap`` runs it for a whole meta-batch of tasks at once, and ordinary
+autograd differentiates through it (second-order MAML) unless ``first_order`` cuts the graph.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+Params = dict[str, torch.Tensor]
+
+
+def loss_and_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy and accuracy for class targets (int64), MSE and ``nan`` for real targets.
+
+    outputs ``(M, N)`` logits or ``(M, d)`` predictions; targets ``(M,)`` ints or ``(M, d)`` floats.
+    """
+    if targets.dtype in (torch.int64, torch.int32):
+        return F.cross_entropy(outputs, targets), (outputs.argmax(-1) == targets).float().mean()
+    return F.mse_loss(outputs, targets), torch.full((), float("nan"), device=outputs.device)
+
+
+def task_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Just the loss of :func:`loss_and_accuracy`."""
+    return loss_and_accuracy(outputs, targets)[0]
+
+
+def model_params(model: nn.Module) -> tuple[Params, Params]:
+    """``(parameters, buffers)`` of ``model`` as dicts of its own tensors (not copies)."""
+    return dict(model.named_parameters()), dict(model.named_buffers())
+
+
+def forward(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` computed with the given parameters instead of the module's own."""
+    return functional_call(model, (params, buffers), (x,))
+
+
+def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
+          steps: int, lr: float | Params, first_order: bool = False,
+          adapt_names: list[str] | None = None, loss_fn: Callable = task_loss) -> Params:
+    """Gradient-descent adaptation on one task's support set; returns the full adapted dict.
+
+    Args:
+        params: all parameters θ; only ``adapt_names`` (default: all) are updated.
+        x, y: the support set of ONE task, e.g. ``(N*K, C, H, W)`` and ``(N*K,)``.
+        steps: number of inner gradient steps (0 returns ``params``).
+        lr: a scalar step size α, or a dict name → tensor of per-parameter step sizes (Meta-SGD).
+        first_order: treat the inner gradients as constants (first-order MAML), so the outer
+            gradient skips the second-derivative terms.
+    """
+    names = list(params) if adapt_names is None else list(adapt_names)
+    fixed = {k: v for k, v in params.items() if k not in names}
+    fast = {k: params[k] for k in names}
+
+    def support_loss(fast_params):
+        return loss_fn(forward(model, {**fixed, **fast_params}, buffers, x), y)
+
+    for _ in range(steps):
+        grads = grad(support_loss)(fast)
+        if first_order:
+            grads = {k: g.detach() for k, g in grads.items()}
+        step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
+        fast = {k: fast[k] - step(k) * grads[k] for k in names}
+    return {**fixed, **fast}
+
+
+def vmap_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x, support_y,
+                   query_x, query_y, steps: int, lr, first_order: bool = False,
+                   adapt_names=None, chunk_size: int | None = None):
+    """Query loss and accuracy after adaptation, for a meta-batch of ``T`` tasks at once.
+
+    Inputs are stacked over tasks: ``support_x`` ``(T, N*K, ...)``, ``query_x`` ``(T, N*Q, ...)``.
+    ``chunk_size`` processes that many tasks at a time inside ``vmap`` to bound memory.
+    Returns ``(losses (T,), accuracies (T,))``; the mean loss is the MAML meta-objective.
+    """
+    def one_task(sx, sy, qx, qy):
+        fast = adapt(model, params, buffers, sx, sy, steps, lr, first_order, adapt_names)
+        return loss_and_accuracy(forward(model, fast, buffers, qx), qy)
+
+    return vmap(one_task, randomness="different", chunk_size=chunk_size)(
+        support_x, support_y, query_x, query_y)
+
+
+def loop_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x, support_y,
+                   query_x, query_y, steps: int, lr, first_order: bool = False, adapt_names=None):
+    """Reference implementation of :func:`vmap_meta_loss`: a Python loop over tasks with
+    ``torch.autograd.grad(create_graph=not first_order)``. Slower; used by tests and benchmarks."""
+    names = list(params) if adapt_names is None else list(adapt_names)
+    losses, accs = [], []
+    for t in range(support_x.shape[0]):
+        fast = dict(params)
+        for _ in range(steps):
+            out = forward(model, fast, buffers, support_x[t])
+            loss = task_loss(out, support_y[t])
+            grads = torch.autograd.grad(loss, [fast[k] for k in names], create_graph=not first_order)
+            step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
+            fast.update({k: fast[k] - step(k) * g for k, g in zip(names, grads)})
+        l, a = loss_and_accuracy(forward(model, fast, buffers, query_x[t]), query_y[t])
+        losses.append(l)
+        accs.append(a)
+    return torch.stack(losses), torch.stack(accs)

@@ -1,0 +1,399 @@
+"""Meta-learners behind one small interface.
+
+Every learner here offers:
+
+* ``meta_train(source, iterations, meta_batch)`` — learn from a stream of task batches;
+* ``evaluate_task(support_x, support_y, query_x, query_y)`` — adapt to ONE new task and return
+  its query ``(loss, accuracy)``;
+* and :func:`meta_evaluate` reports the mean and 95% CI over many test tasks (600 by default).
+
+A *source* is any callable ``source(B)`` returning an object with stacked ``support_x``,
+``support_y``, ``query_x``, ``query_y`` (a :class:`utils.episodes.Episode` batch or a
+:class:`utils.tasks.TaskBatch`); see :func:`episode_source` and :func:`sinusoid_source`.
+
+Learners: :class:`MAML` (second order), first-order MAML (``MAML(first_order=True)``),
+:class:`ANIL`, :class:`MetaSGD`, :class:`Reptile`, :class:`ProtoNet` and the
+:class:`FineTuneBaseline` (pre-train on all meta-training data, fine-tune on the support set).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.func import replace_all_batch_norm_modules_
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from . import functional as Fn
+from .errors import course_error
+from .runtime import pick_device, synchronize
+from .stats import mean_ci95
+
+
+# ----------------------------------------------------------------------------- sources
+def episode_source(sampler):
+    """Wrap an :class:`~utils.episodes.EpisodeSampler` as a source: ``source(B)`` → stacked episodes."""
+    return sampler.sample_batch
+
+
+def sinusoid_source(family, k_support: int, k_query: int = 10, seed: int = 0):
+    """Wrap a :class:`~utils.tasks.SinusoidFamily` as a source of ``TaskBatch``es (seeded)."""
+    g = torch.Generator().manual_seed(seed)
+    return lambda batch: family.sample(batch, k_support, k_query, generator=g)
+
+
+@dataclass
+class MetaHistory:
+    """Per-iteration meta-training figures: query loss, query accuracy (``nan`` for regression),
+    cumulative wall seconds."""
+    loss: list = field(default_factory=list)
+    accuracy: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.seconds[-1] if self.seconds else 0.0
+
+
+@dataclass
+class MetaResult:
+    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
+    metric: str
+    mean: float
+    ci95: float
+    values: list
+
+    def __str__(self) -> str:
+        if self.metric == "accuracy":
+            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
+        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
+
+
+def _unpack(batch, device):
+    return tuple(getattr(batch, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y"))
+
+
+class _Learner:
+    """Shared meta-training loop; subclasses define ``meta_loss(batch) -> (loss, acc)``."""
+
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+
+    def meta_train(self, source, iterations: int, meta_batch: int = 4, progress: bool = True,
+                   time_budget_s: float | None = None) -> MetaHistory:
+        """Run ``iterations`` outer steps on batches of ``meta_batch`` tasks from ``source``.
+
+        Stops early once ``time_budget_s`` seconds have passed (if given). Returns a :class:`MetaHistory`.
+        """
+        hist = getattr(self, "history", None) or MetaHistory()
+        self.history = hist
+        offset = hist.total_seconds
+        start = time.perf_counter()
+        for _ in tqdm(range(iterations), desc=type(self).__name__, disable=not progress, leave=False):
+            batch = _unpack(source(meta_batch), self.device)
+            loss, acc = self.meta_step(batch)
+            hist.loss.append(loss)
+            hist.accuracy.append(acc)
+            hist.seconds.append(offset + time.perf_counter() - start)
+            if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+                break
+        synchronize(self.device)
+        return hist
+
+    def meta_step(self, batch) -> tuple[float, float]:
+        self.train_mode(True)
+        loss, acc = self.meta_loss(*batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach()), float(acc)
+
+    def train_mode(self, flag: bool) -> None:
+        for m in self.modules():
+            m.train(flag)
+
+    def modules(self):
+        return [self.model]
+
+
+# ----------------------------------------------------------------------------- MAML family
+class MAML(_Learner):
+    """Model-Agnostic Meta-Learning (Finn et al., 2017), vectorized over tasks with ``torch.func``.
+
+    Args:
+        model: any module; BatchNorm layers are switched to batch statistics (no running stats),
+            as ``torch.func`` requires for ``vmap`` and as MAML's reference code does.
+        inner_lr: step size α of the inner loop.
+        inner_steps: inner steps during meta-training; ``eval_steps`` at test time (default: same).
+        first_order: drop second-order terms (first-order MAML, "FOMAML").
+        adapt: ``"all"`` parameters, or ``"head"`` (only names starting with ``head.``: ANIL).
+        learn_inner_lr: learn one step size per parameter entry (Meta-SGD), initialised to ``inner_lr``.
+        outer_lr: Adam step size of the outer loop.
+        chunk_size: tasks per ``vmap`` chunk (``None``: the whole meta-batch at once).
+        vectorize: ``False`` uses the per-task Python loop (the reference; slower).
+    """
+
+    def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
+                 eval_steps: int | None = None, first_order: bool = False, adapt: str = "all",
+                 learn_inner_lr: bool = False, outer_lr: float = 1e-3, chunk_size: int | None = None,
+                 vectorize: bool = True, device="auto"):
+        self.device = pick_device(device)
+        replace_all_batch_norm_modules_(model)
+        self.model = model.to(self.device)
+        self.inner_steps, self.first_order = int(inner_steps), bool(first_order)
+        self.eval_steps = int(eval_steps if eval_steps is not None else inner_steps)
+        self.chunk_size, self.vectorize = chunk_size, vectorize
+        names = [k for k, _ in model.named_parameters()]
+        if adapt == "all":
+            self.adapt_names = names
+        elif adapt == "head":
+            self.adapt_names = [k for k in names if k.startswith("head.")]
+            if not self.adapt_names:
+                raise course_error("adapt='head'", "a model with parameters named 'head.*'",
+                                   f"names {names[:4]}...", "use utils.models.Classifier or adapt='all'")
+        else:
+            raise course_error("adapt", "'all' or 'head'", repr(adapt), "pick one")
+        meta_params = list(model.parameters())
+        if learn_inner_lr:
+            self.inner_lr = {k: torch.full_like(p, inner_lr, requires_grad=True)
+                             for k, p in model.named_parameters() if k in self.adapt_names}
+            meta_params += list(self.inner_lr.values())
+        else:
+            self.inner_lr = float(inner_lr)
+        self.optimizer = torch.optim.Adam(meta_params, lr=outer_lr)
+        self.history = None
+
+    def _params(self):
+        return Fn.model_params(self.model)
+
+    def meta_loss(self, sx, sy, qx, qy):
+        """Mean query loss after inner adaptation over a batch of tasks (the meta-objective)."""
+        params, buffers = self._params()
+        fn = Fn.vmap_meta_loss if self.vectorize else Fn.loop_meta_loss
+        kw = dict(chunk_size=self.chunk_size) if self.vectorize else {}
+        losses, accs = fn(self.model, params, buffers, sx, sy, qx, qy, self.inner_steps,
+                          self.inner_lr, self.first_order, self.adapt_names, **kw)
+        return losses.mean(), accs.mean()
+
+    def adapt(self, support_x, support_y, steps: int | None = None) -> Fn.Params:
+        """Adapted parameters for one task (no graph kept)."""
+        params, buffers = self._params()
+        steps = self.eval_steps if steps is None else steps
+        with torch.no_grad():
+            fast = Fn.adapt(self.model, {k: v.detach() for k, v in params.items()}, buffers,
+                            support_x.to(self.device), support_y.to(self.device), steps,
+                            self._detached_lr(), True, self.adapt_names)
+        return fast
+
+    def predict(self, params: Fn.Params, x: torch.Tensor) -> torch.Tensor:
+        """Outputs of the model with (adapted) ``params`` on inputs ``x``."""
+        with torch.no_grad():
+            return Fn.forward(self.model, params, self._params()[1], x.to(self.device))
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps: int | None = None):
+        """Adapt on the support set, return query ``(loss, accuracy)`` as floats."""
+        self.train_mode(True)  # batch statistics, as in meta-training
+        fast = self.adapt(support_x, support_y, steps)
+        loss, acc = Fn.loss_and_accuracy(self.predict(fast, query_x), query_y.to(self.device))
+        return float(loss), float(acc)
+
+    def _detached_lr(self):
+        if isinstance(self.inner_lr, dict):
+            return {k: v.detach() for k, v in self.inner_lr.items()}
+        return self.inner_lr
+
+
+def ANIL(model: nn.Module, **kwargs) -> MAML:
+    """Almost No Inner Loop (Raghu et al., 2020): MAML that adapts only the linear head."""
+    return MAML(model, adapt="head", **kwargs)
+
+
+def MetaSGD(model: nn.Module, **kwargs) -> MAML:
+    """Meta-SGD (Li et al., 2017): MAML that also learns a step size for every parameter entry."""
+    return MAML(model, learn_inner_lr=True, **kwargs)
+
+
+class Reptile(MAML):
+    """Reptile (Nichol et al., 2018): run SGD on each task, move θ towards the adapted weights.
+
+    The outer "gradient" is ``θ - mean_i φ_i`` fed to the outer optimizer (SGD with
+    ``outer_lr`` as Reptile's ε by default). Inner loops are vectorized over tasks like MAML's.
+    Reptile adapts on the support and query sets together during meta-training.
+    """
+
+    def __init__(self, model: nn.Module, inner_lr: float = 0.02, inner_steps: int = 5,
+                 outer_lr: float = 0.1, outer_optimizer: str = "sgd", **kwargs):
+        super().__init__(model, inner_lr=inner_lr, inner_steps=inner_steps, outer_lr=outer_lr,
+                         first_order=True, **kwargs)
+        if outer_optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=outer_lr)
+
+    def meta_step(self, batch):
+        sx, sy, qx, qy = batch
+        x, y = torch.cat([sx, qx], 1), torch.cat([sy, qy], 1)
+        params, buffers = self._params()
+        detached = {k: v.detach() for k, v in params.items()}
+        self.train_mode(True)
+
+        def one_task(xt, yt):
+            fast = Fn.adapt(self.model, detached, buffers, xt, yt, self.inner_steps,
+                            self.inner_lr, True, self.adapt_names)
+            return fast, Fn.loss_and_accuracy(Fn.forward(self.model, fast, buffers, xt), yt)
+
+        with torch.no_grad():
+            fast, (loss, acc) = torch.func.vmap(one_task, randomness="different",
+                                                chunk_size=self.chunk_size)(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        for k, p in params.items():
+            p.grad = p.detach() - fast[k].mean(0)
+        self.optimizer.step()
+        return float(loss.mean()), float(acc.mean())
+
+
+# ----------------------------------------------------------------------------- metric learning
+def prototypes(support_emb: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Class means of the support embeddings: ``(N*K, D)`` and labels ``(N*K,)`` → ``(N, D)``."""
+    one_hot = F.one_hot(support_y, n_way).to(support_emb.dtype)  # (N*K, N)
+    return (one_hot.T @ support_emb) / one_hot.sum(0).clamp_min(1).unsqueeze(1)
+
+
+def protonet_logits(support_emb, support_y, query_emb, n_way: int) -> torch.Tensor:
+    """Prototypical-network logits: negative squared Euclidean distance of each query embedding
+    ``(M, D)`` to each class prototype → ``(M, N)``."""
+    protos = prototypes(support_emb, support_y, n_way)
+    return -((query_emb.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(-1)
+
+
+class ProtoNet(_Learner):
+    """Prototypical Networks (Snell et al., 2017): classify by distance to class-mean embeddings.
+
+    Args:
+        encoder: maps images ``(B, C, H, W)`` to embeddings ``(B, D)`` (e.g. a ConvBackbone).
+        lr: Adam step size.
+    """
+
+    def __init__(self, encoder: nn.Module, lr: float = 1e-3, device="auto"):
+        self.device = pick_device(device)
+        self.model = encoder.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.history = None
+
+    def meta_loss(self, sx, sy, qx, qy):
+        B, NK = sy.shape
+        n_way = int(sy.max()) + 1
+        emb = self.model(torch.cat([sx.flatten(0, 1), qx.flatten(0, 1)]))
+        es, eq = emb[:B * NK].view(B, NK, -1), emb[B * NK:].view(B, qy.shape[1], -1)
+        logits = torch.stack([protonet_logits(es[b], sy[b], eq[b], n_way) for b in range(B)])
+        loss = F.cross_entropy(logits.flatten(0, 1), qy.flatten())
+        acc = (logits.argmax(-1) == qy).float().mean()
+        return loss, acc
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps=None):
+        self.train_mode(False)
+        with torch.no_grad():
+            sx, sy = support_x.to(self.device), support_y.to(self.device)
+            qx, qy = query_x.to(self.device), query_y.to(self.device)
+            logits = protonet_logits(self.model(sx), sy, self.model(qx), int(sy.max()) + 1)
+            loss, acc = Fn.loss_and_accuracy(logits, qy)
+        return float(loss), float(acc)
+
+
+# ----------------------------------------------------------------------------- transfer baseline
+class FineTuneBaseline(_Learner):
+    """Pre-train one model on all meta-training data, then fine-tune it on each new support set.
+
+    * Regression (sinusoid): :meth:`meta_train` fits the model to points of many tasks at once
+      (it can only learn their average function); :meth:`evaluate_task` fine-tunes all weights.
+    * Classification: :meth:`pretrain_classes` trains ``model`` (a Classifier over all
+      meta-training classes) with ordinary supervised learning; :meth:`evaluate_task` puts a fresh
+      N-way linear head on the frozen features (``finetune="head"``, as Chen et al. 2019's
+      Baseline) or fine-tunes everything (``"all"``).
+    """
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, finetune_lr: float = 0.01,
+                 finetune_steps: int = 10, finetune: str = "all", device="auto"):
+        self.device = pick_device(device)
+        self.model = model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.finetune_lr, self.finetune_steps, self.finetune = finetune_lr, finetune_steps, finetune
+        if finetune not in ("all", "head"):
+            raise course_error("finetune", "'all' or 'head'", repr(finetune), "pick one")
+        self.history = None
+
+    def meta_loss(self, sx, sy, qx, qy):
+        x, y = torch.cat([sx, qx], 1).flatten(0, 1), torch.cat([sy, qy], 1).flatten(0, 1)
+        return Fn.loss_and_accuracy(self.model(x), y)
+
+    def pretrain_classes(self, images, labels, epochs: int = 5, batch_size: int = 128,
+                         progress: bool = True, seed: int = 0):
+        """Supervised pre-training on meta-training images with labels remapped to ``0..C-1``."""
+        from .training import fit
+        return fit(self.model, (images, labels), epochs=epochs, batch_size=batch_size,
+                   device=self.device, progress=progress, seed=seed)
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps: int | None = None):
+        steps = self.finetune_steps if steps is None else steps
+        sx, sy = support_x.to(self.device), support_y.to(self.device)
+        qx, qy = query_x.to(self.device), query_y.to(self.device)
+        if sy.dtype in (torch.int64, torch.int32):
+            return self._finetune_classifier(sx, sy, qx, qy, steps)
+        model = copy.deepcopy(self.model)
+        opt = torch.optim.SGD(model.parameters(), lr=self.finetune_lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(sx), sy).backward()
+            opt.step()
+        with torch.no_grad():
+            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
+        return float(loss), float(acc)
+
+    def _finetune_classifier(self, sx, sy, qx, qy, steps):
+        n_way = int(sy.max()) + 1
+        model = copy.deepcopy(self.model)
+        model.eval()  # frozen BatchNorm statistics from pre-training
+        head = nn.Linear(model.head.in_features, n_way).to(self.device)
+        nn.init.zeros_(head.weight), nn.init.zeros_(head.bias)
+        model.head = head
+        params = head.parameters() if self.finetune == "head" else model.parameters()
+        opt = torch.optim.Adam(params, lr=self.finetune_lr)
+        with torch.no_grad():
+            fs = model.features(sx) if self.finetune == "head" else None
+        for _ in range(steps):
+            opt.zero_grad()
+            logits = head(fs) if fs is not None else model(sx)
+            F.cross_entropy(logits, sy).backward()
+            opt.step()
+        with torch.no_grad():
+            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
+        return float(loss), float(acc)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def meta_evaluate(learner, source, n_tasks: int = 600, steps: int | None = None,
+                  batch: int = 50, progress: bool = False) -> MetaResult:
+    """Adapt to ``n_tasks`` fresh tasks from ``source`` and report the mean query figure ± 95% CI.
+
+    The figure is accuracy for classification and MSE for regression. One task's figure means
+    little: the CI says how much the mean would move with other test tasks.
+    """
+    values, metric = [], "accuracy"
+    done = 0
+    bar = tqdm(total=n_tasks, desc="meta-evaluate", disable=not progress, leave=False)
+    while done < n_tasks:
+        b = min(batch, n_tasks - done)
+        sx, sy, qx, qy = _unpack(source(b), "cpu")
+        for t in range(b):
+            loss, acc = learner.evaluate_task(sx[t], sy[t], qx[t], qy[t], steps)
+            if qy.dtype in (torch.int64, torch.int32):
+                values.append(acc)
+            else:
+                metric = "mse"
+                values.append(loss)
+        done += b
+        bar.update(b)
+    bar.close()
+    mean, half = mean_ci95(values)
+    return MetaResult(metric, mean, half, values)
