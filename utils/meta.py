@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.func import replace_all_batch_norm_modules_
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import functional as Fn
 from .errors import course_error
+from .models import use_batch_statistics
 from .runtime import pick_device, synchronize
 from .stats import mean_ci95
 
@@ -124,8 +124,9 @@ class MAML(_Learner):
     """Model-Agnostic Meta-Learning (Finn et al., 2017), vectorized over tasks with ``torch.func``.
 
     Args:
-        model: any module; BatchNorm layers are switched to batch statistics (no running stats),
-            as ``torch.func`` requires for ``vmap`` and as MAML's reference code does.
+        model: any module; BatchNorm layers are replaced by :class:`utils.models.BatchStatNorm`
+            (batch statistics, no running stats), as ``vmap`` requires and as MAML's reference
+            code does, and with second derivatives that are right under ``vmap``.
         inner_lr: step size α of the inner loop.
         inner_steps: inner steps during meta-training; ``eval_steps`` at test time (default: same).
         first_order: drop second-order terms (first-order MAML, "FOMAML").
@@ -141,7 +142,7 @@ class MAML(_Learner):
                  learn_inner_lr: bool = False, outer_lr: float = 1e-3, chunk_size: int | None = None,
                  vectorize: bool = True, device="auto"):
         self.device = pick_device(device)
-        replace_all_batch_norm_modules_(model)
+        use_batch_statistics(model)
         self.model = model.to(self.device)
         self.inner_steps, self.first_order = int(inner_steps), bool(first_order)
         self.eval_steps = int(eval_steps if eval_steps is not None else inner_steps)

@@ -34,11 +34,60 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+class BatchStatNorm(nn.Module):
+    """Batch normalization that always uses the current batch's statistics, written with plain ops.
+
+    Same maths as ``nn.BatchNorm2d(c, track_running_stats=False)`` (affine, biased variance), but
+    built from ``mean``/``var``/``rsqrt`` so that its second derivatives are right under
+    ``torch.func.vmap(grad(...))``. In torch 2.13 the fused batch-norm kernel's double backward
+    inside ``vmap`` gives wrong second-order MAML meta-gradients (``tests/test_meta.py`` checks
+    ours against finite differences); first-order gradients are unaffected.
+    Input ``(B, C, ...)``; statistics over every dimension but ``C``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_features, self.eps = num_features, eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mean = x.mean(dims, keepdim=True)
+        var = x.var(dims, unbiased=False, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+
+def use_batch_statistics(model: nn.Module) -> nn.Module:
+    """Replace every ``nn.BatchNorm1d/2d/3d`` in ``model`` (in place) by a :class:`BatchStatNorm`
+    with the same affine parameters; running statistics are dropped. Returns ``model``."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            new = BatchStatNorm(child.num_features, child.eps)
+            if child.affine:
+                new = new.to(device=child.weight.device, dtype=child.weight.dtype)
+            if child.affine:
+                with torch.no_grad():
+                    new.weight.copy_(child.weight)
+                    new.bias.copy_(child.bias)
+            setattr(model, name, new)
+        else:
+            use_batch_statistics(child)
+    return model
+
+
 def conv_block(c_in: int, c_out: int, track_running_stats: bool = True) -> nn.Sequential:
-    """3×3 conv (padding 1) → BatchNorm → ReLU → 2×2 max-pool; halves height and width."""
+    """3×3 conv (padding 1) → BatchNorm → ReLU → 2×2 max-pool; halves height and width.
+
+    ``track_running_stats=False`` uses :class:`BatchStatNorm` (batch statistics always)."""
+    norm = nn.BatchNorm2d(c_out) if track_running_stats else BatchStatNorm(c_out)
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1),
-        nn.BatchNorm2d(c_out, track_running_stats=track_running_stats),
+        norm,
         nn.ReLU(),
         nn.MaxPool2d(2),
     )

@@ -1,0 +1,89 @@
+"""Runtime, stats, cache and model/loop basics."""
+import math
+
+import pytest
+import torch
+
+from utils.cache import atomic_write_bytes, settings_key
+from utils.errors import CourseError
+from utils.models import MLP, ConvBackbone, conv4_classifier, count_parameters
+from utils.runtime import pick_device, resolve_fast, seed_everything
+from utils.stats import mean_ci95
+from utils.training import evaluate, fit
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(CourseError, match="one of 'auto'"):
+        pick_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_request_without_gpu_fails_clearly():
+    with pytest.raises(CourseError, match=r"device: expected a machine with a CUDA GPU.*What to do"):
+        pick_device("cuda")
+    with pytest.raises(CourseError, match="CUDA"):
+        fit(MLP([2, 1]), (torch.zeros(4, 2), torch.zeros(4, 1)), epochs=1, device="cuda",
+            loss_fn=torch.nn.functional.mse_loss, progress=False)
+
+
+def test_resolve_fast(monkeypatch):
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    assert resolve_fast(False) is False and resolve_fast(True) is True
+    monkeypatch.setenv("COURSE_FAST", "1")
+    assert resolve_fast(False) is True
+
+
+def test_mean_ci95_matches_formula():
+    vals = [0.2, 0.4, 0.6, 0.8]
+    mean, half = mean_ci95(vals)
+    sd = math.sqrt(sum((v - 0.5) ** 2 for v in vals) / 3)
+    assert mean == pytest.approx(0.5) and half == pytest.approx(1.96 * sd / 2)
+    with pytest.raises(CourseError, match="at least 2"):
+        mean_ci95([0.5])
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "a" / "f.bin"
+    atomic_write_bytes(target, b"abc")
+    assert target.read_bytes() == b"abc"
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, 12345)  # not bytes: fails while writing
+    assert target.read_bytes() == b"abc"
+    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
+    assert settings_key({"a": 1, "b": 2}) == settings_key({"b": 2, "a": 1})
+
+
+def test_models_shapes():
+    assert MLP([1, 40, 40, 1])(torch.zeros(5, 1)).shape == (5, 1)
+    bb = ConvBackbone()
+    assert bb(torch.zeros(2, 1, 28, 28)).shape == (2, bb.feature_dim) and bb.feature_dim == 64
+    clf = conv4_classifier(5)
+    assert clf(torch.zeros(3, 1, 28, 28)).shape == (3, 5)
+    assert count_parameters(MLP([1, 40, 40, 1])) == 1761
+    with pytest.raises(CourseError, match="sizes"):
+        MLP([3])
+    with pytest.raises(CourseError, match="blocks"):
+        ConvBackbone(image_size=8, blocks=4)
+
+
+def test_fit_is_deterministic_and_learns():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    runs = []
+    for _ in range(2):
+        seed_everything(0)
+        model = MLP([2, 16, 2])
+        h = fit(model, (x, y), (x, y), epochs=5, lr=1e-2, seed=0, progress=False, device="cpu")
+        runs.append((h.train_loss, [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        torch.testing.assert_close(a, b)
+    assert h.val_acc[-1] > 0.9 and len(h.seconds) == 5
+    assert evaluate(model, (x, y), "cpu")["accuracy"] == pytest.approx(h.val_acc[-1])
+    with pytest.raises(CourseError, match="as many targets"):
+        fit(model, (x, y[:10]), epochs=1, progress=False)
+    with pytest.raises(CourseError, match="optimizer"):
+        fit(model, (x, y), epochs=1, optimizer="lbfgs", progress=False)
