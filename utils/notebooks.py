@@ -16,6 +16,10 @@ from nbformat import NotebookNode
 
 from .errors import course_error
 
+#: The repository root (the folder holding ``utils/``). Same as ``utils.cache.PROJECT_ROOT``,
+#: defined here too so the command line starts without importing torch.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 #: A chapter folder/notebook name: two digits, an underscore, lowercase words (``02_maml_vs_transfer``).
 CHAPTER_RE = re.compile(r"^\d{2}_[a-z0-9_]+$")
 #: Cell ids the conventions allow (lowercase letters, digits and ``-``).

@@ -1,0 +1,171 @@
+"""Chapter 02's sinusoid laboratory: adaptation curves for many tasks at once, and their plots.
+
+Every method the chapter compares on the sinusoid family ends in the same test-time procedure:
+start from some parameters ``θ`` (random, pre-trained, or meta-learned) and run plain gradient
+descent on the ``K`` support points with a step size ``α``. :func:`adaptation_curves` does exactly
+that for a whole batch of test tasks with ``torch.func.vmap`` and records the query MSE after
+every step, so one call yields the "MSE vs inner steps" curve of a method over 600 tasks in well
+under a second on a CPU. :func:`adapted_predictions` gives the adapted curve of one task on a grid
+(for the figures and the widget), and :func:`average_function` is what a model pre-trained on all
+tasks at once converges to.
+
+A :class:`Start` names one method's starting point and step size, so the chapter can treat
+"from scratch", "pre-trained" and the meta-learners alike.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from .errors import course_error
+from .stats import mean_ci95
+
+Params = dict[str, torch.Tensor]
+
+
+@dataclass
+class Start:
+    """A method's test-time recipe: a model, the parameters to start from and a step size.
+
+    Attributes:
+        name: label for tables and legends.
+        model: the ``nn.Module`` whose architecture is used (its own weights are ignored in
+            favour of ``params``).
+        params: parameter dict ``name → tensor`` (detached copies are taken).
+        lr: step size of the test-time gradient descent on the support set.
+    """
+    name: str
+    model: nn.Module
+    params: Params
+    lr: float
+
+    @classmethod
+    def from_model(cls, name: str, model: nn.Module, lr: float) -> "Start":
+        """The recipe "start from ``model``'s current weights, step size ``lr``"."""
+        return cls(name, model, {k: v.detach().clone() for k, v in model.named_parameters()}, float(lr))
+
+
+def _check_batch(xs, ys, xq, yq):
+    for name, t in (("support_x", xs), ("support_y", ys), ("query_x", xq), ("query_y", yq)):
+        if t.dim() != 3:
+            raise course_error(name, "a (T, M, 1) tensor (a batch of tasks)", f"shape {tuple(t.shape)}",
+                               "pass a TaskBatch's fields, or add a leading task dimension with [None]")
+    if not (xs.shape[0] == ys.shape[0] == xq.shape[0] == yq.shape[0]):
+        raise course_error("task dimension", "the same number of tasks T in every tensor",
+                           f"{xs.shape[0]}, {ys.shape[0]}, {xq.shape[0]}, {yq.shape[0]}",
+                           "sample support and query sets from the same TaskBatch")
+
+
+def adaptation_curves(start: Start, support_x, support_y, query_x, query_y, steps: int,
+                      lr: float | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """Query MSE after 0, 1, …, ``steps`` gradient steps on the support set, for every task.
+
+    Args:
+        start: the method's starting parameters and default step size.
+        support_x, support_y: ``(T, K, 1)``; query_x, query_y: ``(T, Q, 1)``.
+        steps: number of plain gradient-descent steps on the support MSE.
+        lr: step size (default ``start.lr``).
+        chunk_size: tasks per ``vmap`` chunk (bounds memory for large ``T``).
+    Returns:
+        ``(T, steps + 1)`` float tensor on the CPU; column ``s`` is the query MSE after ``s`` steps.
+    """
+    _check_batch(support_x, support_y, query_x, query_y)
+    if int(steps) != steps or steps < 0:
+        raise course_error("steps", "a non-negative integer", repr(steps), "pass e.g. steps=10")
+    lr = start.lr if lr is None else float(lr)
+    model = start.model
+    dev = next(iter(start.params.values())).device
+    theta = {k: v.detach() for k, v in start.params.items()}
+
+    def mse(p, x, y):
+        return F.mse_loss(functional_call(model, p, (x,)), y)
+
+    def one_task(sx, sy, qx, qy):
+        fast = theta
+        out = [mse(fast, qx, qy)]
+        for _ in range(int(steps)):
+            g = grad(mse)(fast, sx, sy)
+            fast = {k: fast[k] - lr * g[k] for k in fast}
+            out.append(mse(fast, qx, qy))
+        return torch.stack(out)
+
+    with torch.no_grad():
+        curves = vmap(one_task, chunk_size=chunk_size)(
+            support_x.to(dev), support_y.to(dev), query_x.to(dev), query_y.to(dev))
+    return curves.cpu()
+
+
+def adapted_predictions(start: Start, support_x, support_y, x_grid, steps_list,
+                        lr: float | None = None) -> dict[int, np.ndarray]:
+    """Predictions on ``x_grid`` after each number of steps in ``steps_list``, for ONE task.
+
+    support_x, support_y ``(K, 1)``; x_grid ``(G, 1)``. Returns ``{steps: (G,) numpy array}``.
+    """
+    if support_x.dim() != 2 or x_grid.dim() != 2:
+        raise course_error("support_x / x_grid", "(K, 1) and (G, 1) tensors for one task",
+                           f"{tuple(support_x.shape)} and {tuple(x_grid.shape)}",
+                           "index one task out of the batch, e.g. batch.support_x[0]")
+    lr = start.lr if lr is None else float(lr)
+    model = start.model
+    dev = next(iter(start.params.values())).device
+    sx, sy, xg = support_x.to(dev), support_y.to(dev), x_grid.to(dev)
+    fast = {k: v.detach() for k, v in start.params.items()}
+
+    def mse(p):
+        return F.mse_loss(functional_call(model, p, (sx,)), sy)
+
+    wanted = sorted(set(int(s) for s in steps_list))
+    out = {}
+    with torch.no_grad():
+        for s in range(wanted[-1] + 1):
+            if s in wanted:
+                out[s] = functional_call(model, fast, (xg,)).squeeze(-1).cpu().numpy()
+            if s < wanted[-1]:
+                g = grad(mse)(fast)
+                fast = {k: fast[k] - lr * g[k] for k in fast}
+    return out
+
+
+def curve_summary(curves: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 95% CI half-width over tasks of a ``(T, S)`` curve tensor → two ``(S,)`` arrays."""
+    pairs = [mean_ci95(curves[:, s].tolist()) for s in range(curves.shape[1])]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def average_function(x, amplitude=(0.1, 5.0), phase=(0.0, math.pi)):
+    """``E[A sin(x - φ)]`` over the task family (A, φ independent and uniform).
+
+    This is the best a single model fitted to the points of all tasks at once can do (the
+    minimiser of the expected MSE). For A ~ U[0.1, 5] and φ ~ U[0, π] it is
+    ``-(2 E[A] / π) cos x`` — not zero, because the phases cover only half a period.
+    """
+    a_mean = 0.5 * (amplitude[0] + amplitude[1])
+    lo, hi = phase
+    # E_φ sin(x - φ) = (cos(x - hi) - cos(x - lo)) / (hi - lo)
+    if isinstance(x, torch.Tensor):
+        return a_mean * (torch.cos(x - hi) - torch.cos(x - lo)) / (hi - lo)
+    x = np.asarray(x, dtype=float)
+    return a_mean * (np.cos(x - hi) - np.cos(x - lo)) / (hi - lo)
+
+
+def average_function_mse(amplitude=(0.1, 5.0), phase=(0.0, math.pi), x_range=(-5.0, 5.0),
+                         n: int = 200_001) -> float:
+    """Expected query MSE of predicting :func:`average_function` on a random task (no adaptation).
+
+    Computed by numerical integration over x (uniform in ``x_range``); the task expectation is
+    exact: ``E[(A sin(x-φ) - m(x))²] = E[A²] E[sin²(x-φ)] - m(x)²``.
+    """
+    a_lo, a_hi = amplitude
+    ea2 = (a_hi ** 3 - a_lo ** 3) / (3 * (a_hi - a_lo))
+    x = np.linspace(*x_range, n)
+    lo, hi = phase
+    # E_φ sin²(x - φ) = 1/2 - (sin(2(x - lo)) - sin(2(x - hi))) / (4 (hi - lo))
+    es2 = 0.5 - (np.sin(2 * (x - lo)) - np.sin(2 * (x - hi))) / (4 * (hi - lo))
+    m = average_function(x, amplitude, phase)
+    return float(np.mean(ea2 * es2 - m ** 2))

@@ -1,0 +1,113 @@
+"""Keep ``chapters/`` generated from ``solutions/`` (``python -m utils.course sync [--check]``).
+
+:func:`sync` strips the instructor notebooks in place (outputs, execution counts, widget state;
+cell ids kept, missing ones added) and regenerates each chapter's student version with
+``nbgrader generate_assignment``. :func:`check_sync` does the same into a temporary folder and
+lists every difference with the committed ``chapters/``, without writing anything.
+"""
+from __future__ import annotations
+
+import filecmp
+import shutil
+import tempfile
+from pathlib import Path
+
+from .nbgrader_course import TempCourse
+from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, read_notebook,
+                        solution_path, strip_notebook, unstripped_problems, write_notebook)
+
+
+def strip_solutions(root: str | Path, chapters: list[str] | None = None) -> list[Path]:
+    """Strip every notebook in ``solutions/<chapter>/`` in place; return the files that changed."""
+    root = Path(root)
+    changed = []
+    for ch in chapters if chapters is not None else find_chapters(root):
+        for path in sorted(solution_path(root, ch).parent.glob("*.ipynb")):
+            nb = strip_notebook(read_notebook(path))
+            ensure_cell_ids(nb)
+            if write_notebook(nb, path):
+                changed.append(path)
+    return changed
+
+
+def generate_chapters(root: str | Path, out: str | Path, chapters: list[str] | None = None) -> list[str]:
+    """Generate the student version of each chapter into ``<out>/<chapter>/``; return the chapters.
+
+    Works on stripped copies in a temporary nbgrader course, so ``solutions/`` is only read.
+    Each ``<out>/<chapter>/`` is replaced as a whole.
+    """
+    root, out = Path(root), Path(out)
+    chapters = find_chapters(root) if chapters is None else chapters
+    if not chapters:
+        return []
+    with TempCourse(root) as course:
+        for ch in chapters:
+            course.add_chapter(ch)
+            for path in (course.path / "solutions" / ch).glob("*.ipynb"):
+                nb = read_notebook(path)
+                if ensure_cell_ids(nb):
+                    write_notebook(nb, path)
+        release = course.generate(db=False)
+        for ch in chapters:
+            dst = out / ch
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(release / ch, dst)
+            for path in dst.glob("*.ipynb"):  # nbgrader's layout -> ours (stable text)
+                write_notebook(read_notebook(path), path)
+                path.chmod(0o644)
+    return chapters
+
+
+def sync(root: str | Path, out: str | Path | None = None) -> tuple[list[Path], list[str]]:
+    """Strip ``solutions/`` in place and regenerate ``chapters/`` (or ``out``).
+
+    Returns (solution files that were stripped, chapters generated).
+    """
+    root = Path(root)
+    stripped = strip_solutions(root)
+    generated = generate_chapters(root, Path(out) if out else root / "chapters")
+    return stripped, generated
+
+
+def compare_dirs(expected: Path, found: Path, label: str) -> list[str]:
+    """Differences between a generated chapter folder and a committed one (notebooks cell by cell)."""
+    diffs = []
+    exp_files = {p.relative_to(expected) for p in expected.rglob("*") if p.is_file()}
+    got_files = {p.relative_to(found) for p in found.rglob("*") if p.is_file()} if found.is_dir() else set()
+    for rel in sorted(exp_files - got_files):
+        diffs.append(f"{label}/{rel}: missing (sync would create it)")
+    for rel in sorted(got_files - exp_files):
+        if ".ipynb_checkpoints" not in rel.parts:
+            diffs.append(f"{label}/{rel}: not generated from solutions/ (sync would delete it)")
+    for rel in sorted(exp_files & got_files):
+        if rel.suffix == ".ipynb":
+            for d in compare_notebooks(read_notebook(expected / rel), read_notebook(found / rel)):
+                diffs.append(f"{label}/{rel}: {d}")
+        elif not filecmp.cmp(expected / rel, found / rel, shallow=False):
+            diffs.append(f"{label}/{rel}: content differs")
+    return diffs
+
+
+def check_sync(root: str | Path) -> list[str]:
+    """Differences between ``chapters/`` and what ``sync`` would write (empty list: in sync).
+
+    Also reports instructor notebooks that still carry outputs, counts, widget state or lack ids.
+    """
+    root = Path(root)
+    chapters = find_chapters(root)
+    diffs = []
+    for ch in chapters:
+        for path in sorted(solution_path(root, ch).parent.glob("*.ipynb")):
+            for problem in unstripped_problems(read_notebook(path)):
+                diffs.append(f"solutions/{ch}/{path.name}: {problem} (sync strips it)")
+    committed = root / "chapters"
+    with tempfile.TemporaryDirectory(prefix="course-sync-") as tmp:
+        generate_chapters(root, tmp, chapters)
+        for ch in chapters:
+            diffs += compare_dirs(Path(tmp) / ch, committed / ch, f"chapters/{ch}")
+    if committed.is_dir():
+        for d in sorted(committed.iterdir()):
+            if d.is_dir() and d.name not in chapters and not d.name.startswith("."):
+                diffs.append(f"chapters/{d.name}: no solutions/{d.name} to generate it from")
+    return diffs
