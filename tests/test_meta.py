@@ -156,7 +156,7 @@ def test_second_order_meta_gradient_with_batchnorm_matches_finite_differences():
     for sign in (1, -1):
         with torch.no_grad():
             w[idx] += sign * eps
-        vals.append(float(learner.meta_loss(sx, sy, qx, qy)[0]))
+        vals.append(float(learner.meta_loss(sx, sy, qx, qy)[0].detach()))
         with torch.no_grad():
             w[idx] -= sign * eps
     fd = (vals[0] - vals[1]) / (2 * eps)
