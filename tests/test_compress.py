@@ -233,6 +233,23 @@ def test_quantized_conv_model():
     assert torch.allclose(qenc(x), enc(x), atol=0.05)
 
 
+
+def test_dequantize_model_gives_float_layers_with_same_outputs():
+    m = _mlp()
+    qm = C.quantize_model_int8(m)
+    fm = C.dequantize_model(qm)
+    assert isinstance(fm.head, nn.Linear) and fm.head.weight.requires_grad
+    assert torch.equal(fm.head.weight, qm.head.dequantized_weight())
+    x = torch.randn(4, 16)
+    assert torch.allclose(fm(x), qm(x), atol=1e-6)
+    enc = ConvBackbone(hidden=8, blocks=2, image_size=8).eval()
+    qenc = C.quantize_model_int8(enc).eval()
+    fenc = C.dequantize_model(qenc).eval()
+    assert not any(isinstance(mod, (C.Int8Linear, C.Int8Conv2d)) for mod in fenc.modules())
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.allclose(fenc(x), qenc(x), atol=1e-6)
+    assert C.model_bytes(fenc) > C.model_bytes(qenc)
+
 def test_int8_size_ratio_on_a_weight_dominated_model():
     torch.manual_seed(0)
     m = mlp_classifier(64, [256, 256], 10)

@@ -9,7 +9,7 @@ Chapter 04's primitives. Three ways to map a model to a smaller one, and the rul
   so fine-tuning after pruning leaves the pruned entries at zero. :func:`make_permanent`
   (``prune.remove``) folds the mask into a plain ``weight`` again.
 * **Quantization** (:func:`quantize_int8`, :func:`dequantize_int8`, :class:`Int8Linear`,
-  :class:`Int8Conv2d`, :func:`quantize_model_int8`, and the maintained library path
+  :class:`Int8Conv2d`, :func:`quantize_model_int8`, :func:`dequantize_model`, and the maintained library path
   :func:`torchao_int8`).
 * **Low rank** (:func:`low_rank_factors`, :func:`low_rank_linear`, :func:`replace_module`).
 * **Rulers**: :func:`serialized_size` / :func:`save_and_size` (bytes that ``torch.save`` really
@@ -445,6 +445,30 @@ def quantize_model_int8(model: nn.Module, per_channel: bool = True, kinds=PRUNAB
         replace_module(new, name, layer)
     return new
 
+
+
+def dequantize_model(model: nn.Module) -> nn.Module:
+    """A float copy of a model from :func:`quantize_model_int8`: every :class:`Int8Linear` /
+    :class:`Int8Conv2d` becomes an ordinary ``nn.Linear`` / ``nn.Conv2d`` holding the dequantized
+    weight ``q * scale`` (what the int8 file decodes to), so it can be trained or adapted again.
+    Its outputs equal the int8 model's; its size is float32 again."""
+    new = copy.deepcopy(model)
+    for name, m in list(new.named_modules()):
+        if not isinstance(m, (Int8Linear, Int8Conv2d)):
+            continue
+        w = m.dequantized_weight()
+        if isinstance(m, Int8Linear):
+            layer = nn.Linear(w.shape[1], w.shape[0], bias=m.bias is not None)
+        else:
+            layer = nn.Conv2d(w.shape[1] * m.groups, w.shape[0], tuple(w.shape[2:]), stride=m.stride,
+                              padding=m.padding, dilation=m.dilation, groups=m.groups, bias=m.bias is not None)
+        layer = layer.to(w.device)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+            if m.bias is not None:
+                layer.bias.copy_(m.bias)
+        replace_module(new, name, layer)
+    return new
 
 # =============================================================================== torchao path
 @dataclass
