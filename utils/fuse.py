@@ -353,7 +353,7 @@ def check_compatible(a, b, names=("model A", "model B")) -> None:
                                "fuse weights only of models with equal layer sizes")
         if sa[k].dtype != sb[k].dtype:
             raise course_error(f"parameter {k!r}", f"dtype {sa[k].dtype} (as in {na})",
-                               f"dtype {sa[k].dtype} in {nb}", "cast both models to one dtype first")
+                               f"dtype {sb[k].dtype} in {nb}", "cast both models to one dtype first")
 
 
 def _check_alpha(alpha) -> float:
