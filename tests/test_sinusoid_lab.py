@@ -63,6 +63,20 @@ def test_lr_override_and_start_is_not_modified(batch):
     assert all(torch.equal(before[k], start.params[k]) for k in before)
 
 
+def test_record_picks_columns_of_the_full_curve(batch):
+    torch.manual_seed(4)
+    start = Start.from_model("m", MLP([1, 8, 8, 1]), 0.05)
+    args = (batch.support_x, batch.support_y, batch.query_x, batch.query_y, 5)
+    full = adaptation_curves(start, *args)
+    for record in ([1, 5], [5], [0], [3, 0, 3]):
+        part = adaptation_curves(start, *args, record=record)
+        assert part.shape == (len(batch), len(record))
+        assert torch.allclose(part, full[:, record], atol=1e-6), record
+    for bad in ([], [6], [-1]):
+        with pytest.raises(CourseError):
+            adaptation_curves(start, *args, record=bad)
+
+
 def test_adapted_predictions_agree_with_curves(batch):
     torch.manual_seed(0)
     model = MLP([1, 8, 1])
