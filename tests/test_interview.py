@@ -375,3 +375,26 @@ def test_bank_is_not_modified_by_sessions(bank):
     s = FlashcardSession(bank.select(), seed=0)
     s.mark(True)
     assert [q.id for q in bank] == before
+
+
+def test_links_open_a_real_section_of_the_chapter(bank):
+    """Every ``chapter_link`` names a heading that exists in that chapter (JupyterLab anchor)."""
+    from utils.notebooks import find_chapters, heading_anchors, read_notebook, solution_path
+
+    repo = Path(__file__).resolve().parents[1]
+    available = find_chapters(repo)
+    anchors = {ch: heading_anchors(read_notebook(solution_path(repo, ch))) for ch in available}
+    broken = [f"{q.id}: {q.chapter_link}" for q in bank
+              if q.chapter in anchors and q.chapter_link.split("#", 1)[1] not in anchors[q.chapter]]
+    assert not broken, "links to headings that do not exist:\n" + "\n".join(broken)
+    assert {q.chapter for q in bank} <= set(available) or not available
+
+
+def test_heading_anchors_follow_jupyterlab():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from utils.notebooks import heading_anchors
+
+    nb = new_notebook(cells=[new_markdown_cell("## 2 · Output ensembles\ntext\n```\n# not a heading\n```\n"
+                                               "### 4.1 The results table ##")])
+    assert heading_anchors(nb) == {"2-·-Output-ensembles", "4.1-The-results-table"}

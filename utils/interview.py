@@ -80,7 +80,7 @@ _REQUIRED = ("id", "topic", "question_en", "question_zh", "model_answer", "follo
 _ANSWER_FIELDS = ("answer", "value", "tolerance", "accepted")
 _OPTIONAL = ("kind", "options", "drill", *_ANSWER_FIELDS)
 _ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_LINK_RE = re.compile(r"^chapters/(\d{2}_[a-z0-9_]+)/(\d{2}_[a-z0-9_]+)\.ipynb#([A-Za-z0-9][A-Za-z0-9\-]*)$")
+_LINK_RE = re.compile(r"^chapters/(\d{2}_[a-z0-9_]+)/(\d{2}_[a-z0-9_]+)\.ipynb#([^\s#]+)$")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _LETTERS = "abcdefgh"
 
@@ -114,6 +114,11 @@ class Question:
     def chapter(self) -> str:
         """The chapter folder of ``chapter_link`` (e.g. ``"02_maml_vs_transfer"``)."""
         return self.chapter_link.split("/")[1]
+
+    @property
+    def relative_link(self) -> str:
+        """``chapter_link`` as seen from a notebook in ``chapters/06_interview/`` (``../NN_name/…``)."""
+        return "../" + self.chapter_link.split("/", 1)[1]
 
     @property
     def section(self) -> str:
@@ -448,7 +453,7 @@ def card_html(q: Question, reveal: bool = False, lang: str = "both") -> str:
             parts.append(f"<div><b>Follow-up.</b> {_inline(q.follow_up)}</div>")
             parts.append(f"<div><b>Common wrong answer.</b> {_inline(q.common_wrong_answer)}</div>")
         parts.append(f"<div style='font-size:85%'>{'Graded' if q.is_drill else 'Taught'} in "
-                     f"<a href='{html.escape(q.chapter_link)}'>"
+                     f"<a href='{html.escape(q.relative_link)}'>"
                      f"{html.escape(q.chapter)} — {html.escape(q.section)}</a></div>")
     parts.append("</div>")
     return "".join(parts)

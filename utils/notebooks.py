@@ -107,6 +107,27 @@ def read_notebook(path: str | Path) -> NotebookNode:
     return nbformat.reads(text, as_version=4)
 
 
+_HEADING_RE = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+
+
+def heading_anchors(nb: NotebookNode) -> set[str]:
+    """The link targets JupyterLab gives the Markdown headings of ``nb``: the heading's text with
+    spaces turned into hyphens (``## 2 · Output ensembles`` -> ``2-·-Output-ensembles``), so that
+    ``NN_name.ipynb#2-·-Output-ensembles`` opens the notebook at that heading."""
+    anchors = set()
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        in_code = False
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("```"):
+                in_code = not in_code
+            m = None if in_code else _HEADING_RE.match(line)
+            if m:
+                anchors.add(m.group(1).strip().replace(" ", "-"))
+    return anchors
+
+
 def notebook_text(nb: NotebookNode) -> str:
     """The exact text :func:`write_notebook` writes (nbformat's layout plus a final newline)."""
     text = nbformat.writes(nb)
