@@ -90,7 +90,7 @@ def sinusoid(args) -> dict:
         r = meta_evaluate(learner, sinusoid_source(fam, 10, 10, seed=10_000 + args.seed), 600, steps=1)
         print(f"{name:<24} {iters:>7} {secs:>8.1f}   {r.mean:.3f} ± {r.ci95:.3f}")
         out[name] = dict(mse=r.mean, ci95=r.ci95, iterations=iters, seconds=secs)
-    print("reference: Finn et al. 2017 report curves (Figs. 2-3), not a table; see REFERENCES.md")
+    print("reference: Finn et al. 2017 (MAML) report this setting as curves (Figs. 2-3), not as a table")
     return out
 
 
