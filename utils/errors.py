@@ -30,3 +30,20 @@ def check_shape(name: str, tensor, expected: tuple) -> None:
         pretty = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise course_error(f"shape of {name}", pretty, str(shape),
                            f"reshape or fix how {name} is built")
+
+
+def read_json_file(path, what: str, missing_fix: str):
+    """Parse the JSON file ``path``; a :class:`CourseError` naming ``what`` when it is missing
+    (the message suggests ``missing_fix``) or not valid JSON (it gives the line and column)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise course_error(f"{what} {path}", "an existing JSON file", "no such file", missing_fix)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise course_error(f"{what} {path}", "valid JSON",
+                           f"{exc.msg} at line {exc.lineno}, column {exc.colno}",
+                           "fix the JSON syntax there (a missing comma or quote?)") from None

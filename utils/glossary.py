@@ -18,12 +18,11 @@ one chapter (or all) as a :class:`GlossaryTable`, which a notebook displays as a
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import course_error
+from .errors import course_error, read_json_file
 
 #: The glossary file shipped with the package.
 GLOSSARY_PATH = Path(__file__).with_name("glossary.json")
@@ -135,15 +134,7 @@ def load_glossary(path: str | Path | None = None) -> list[GlossaryEntry]:
     missing file, a file that is not JSON, or an invalid entry (see :func:`validate_entries`).
     """
     path = Path(path) if path is not None else GLOSSARY_PATH
-    if not path.is_file():
-        raise course_error(f"glossary {path}", "an existing JSON file", "no such file",
-                           "reinstall the course package or pass the right path")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise course_error(f"glossary {path}", "valid JSON",
-                           f"{exc.msg} at line {exc.lineno}, column {exc.colno}",
-                           "fix the JSON syntax there") from None
+    data = read_json_file(path, "glossary", "reinstall the course package or pass the right path")
     return validate_entries(data, source=path.name)
 
 

@@ -37,7 +37,6 @@ view (a few cards with their answers and the summary), so an executed notebook s
 from __future__ import annotations
 
 import html
-import json
 import math
 import random
 import re
@@ -45,7 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CourseError, course_error
+from .errors import CourseError, course_error, read_json_file
 
 #: The bank's topics and what each covers (every topic must have entries).
 TOPICS: dict[str, str] = {
@@ -355,15 +354,7 @@ def validate_bank(data, source: str = "<memory>") -> QuestionBank:
 def load_bank(path: str | Path | None = None) -> QuestionBank:
     """Read and validate the question bank (default: the course's ``utils/question_bank.json``)."""
     path = BANK_PATH if path is None else Path(path)
-    if not path.is_file():
-        raise course_error(f"question bank {path}", "an existing JSON file", "no such file",
-                           "pass the path of a question bank, or none for the course's own")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise course_error(f"question bank {path}", "valid JSON",
-                           f"{exc.msg} at line {exc.lineno}, column {exc.colno}",
-                           "fix the JSON (a missing comma or quote?)") from None
+    data = read_json_file(path, "question bank", "pass the path of a question bank, or none for the course's own")
     return validate_bank(data, str(path))
 
 
