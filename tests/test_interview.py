@@ -11,8 +11,8 @@ import pytest
 
 from utils import interview
 from utils.errors import CourseError
-from utils.interview import (HIDDEN_ANSWER, TOPICS, FlashcardSession, MockInterview, check_answer,
-                             load_bank, normalize_answer, validate_bank)
+from utils.interview import (HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, TOPICS, FlashcardSession, MockInterview,
+                             check_answer, load_bank, normalize_answer, validate_bank)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "solutions" / "06_interview" / "06_interview.ipynb"
@@ -35,6 +35,8 @@ def _good_entry(**changes) -> dict:
         "model_answer": "It moves the initialization towards the adapted weights.",
         "follow_up": "And with one inner step?", "common_wrong_answer": "It is MAML.",
         "chapter_link": "chapters/02_maml_vs_transfer/02_maml_vs_transfer.ipynb#Reptile",
+        "model_answer_zh": "它把初始化参数朝适应后的权重挪一步。", "follow_up_zh": "只走一步内循环呢？",
+        "common_wrong_answer_zh": "认为它就是 MAML。",
     }
     entry.update(changes)
     return {k: v for k, v in entry.items() if v is not None}
@@ -132,6 +134,15 @@ def test_drills_are_graded_in_the_chapter(bank):
       "model_answer": HIDDEN_ANSWER, "common_wrong_answer": HIDDEN_ANSWER}, "answer"),
     ({"kind": "mc", "options": ["x", "y"], "drill": "test-x"}, "model_answer"),
     ({"drill": "test-x", "model_answer": HIDDEN_ANSWER, "common_wrong_answer": HIDDEN_ANSWER}, "kind"),
+    # the Chinese answers: required, Chinese, not a copy; a drill hides them too
+    ({"model_answer_zh": None}, "model_answer_zh"),
+    ({"follow_up_zh": "   "}, "follow_up_zh"),
+    ({"common_wrong_answer_zh": "It is MAML."}, "common_wrong_answer_zh"),
+    ({"model_answer_zh": "It moves the initialization towards the adapted weights（初始化）."}, "model_answer_zh"),
+    ({"kind": "mc", "options": ["x", "y"], "drill": "test-x", "model_answer": HIDDEN_ANSWER,
+      "common_wrong_answer": HIDDEN_ANSWER, "common_wrong_answer_zh": HIDDEN_ANSWER_ZH}, "model_answer_zh"),
+    ({"kind": "mc", "options": ["x", "y"], "drill": "test-x", "model_answer": HIDDEN_ANSWER,
+      "common_wrong_answer": HIDDEN_ANSWER, "model_answer_zh": HIDDEN_ANSWER_ZH}, "common_wrong_answer_zh"),
 ])
 def test_bad_entries_raise_a_clear_error(changes, field):
     with pytest.raises(CourseError) as exc:

@@ -6,6 +6,7 @@ Commands
   sync   strip solutions/ and regenerate chapters/ with nbgrader (--check: only compare)
   grade  self-grade your notebook against the hidden tests (never modifies it)
   bench  run a benchmark (utils.bench)
+  bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -26,6 +27,7 @@ COMMANDS = {
     "sync": "strip solutions/ notebooks and regenerate chapters/ with nbgrader",
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
+    "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
 }
 PROG = "python -m utils.course"
 
@@ -80,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.bench")
+
+    k = sub.add_parser("bank", help=COMMANDS["bank"])
+    k.add_argument("--lang", default="both", metavar="LANG",
+                   help="en (English), zh (中文) or both (default)")
+    k.add_argument("--topic", action="append", default=None, metavar="TOPIC",
+                   help="a topic of utils.interview.TOPICS (repeat for several; default: all)")
+    k.add_argument("--out", type=Path, default=None, metavar="FILE.md",
+                   help="write the sheet as Markdown to FILE.md instead of printing it")
     return p
 
 
@@ -179,7 +189,30 @@ def cmd_bench(args) -> int:
     return int(result or 0)
 
 
-HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench}
+def cmd_bank(args) -> int:
+    from .interview import LANGUAGES, TOPICS, load_bank, practice_sheet
+
+    if args.lang not in LANGUAGES:
+        raise course_error("--lang", "one of " + ", ".join(LANGUAGES), repr(args.lang),
+                           "pass --lang en (English), --lang zh (中文) or --lang both")
+    unknown = [t for t in args.topic or () if t not in TOPICS]
+    if unknown:
+        raise course_error("--topic", "one of " + ", ".join(TOPICS), repr(unknown[0]),
+                           "pass a topic from that list, e.g. --topic distillation")
+    sheet = practice_sheet(load_bank(), topics=args.topic, lang=args.lang)
+    if args.out is None:
+        sys.stdout.write(sheet)
+        return 0
+    if not args.out.parent.is_dir():
+        raise course_error(f"--out {args.out}", "a file in an existing folder",
+                           f"no folder {args.out.parent}", "create the folder or pick another path")
+    args.out.write_text(sheet, encoding="utf-8")
+    print(f"wrote {args.out} ({len(sheet.splitlines())} lines)")
+    return 0
+
+
+HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench,
+            "bank": cmd_bank}
 
 
 def _command_index(argv: list[str]) -> int | None:

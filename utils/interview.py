@@ -11,6 +11,14 @@ the chapter and section that teach it). Entries that can be checked by a machine
 ``tolerance``) or ``"short"`` (``accepted`` answers, compared after :func:`normalize_answer`);
 ``"written"`` marks a question answered in prose.
 
+Every entry also carries the answers in Chinese, as its last three fields: ``model_answer_zh``,
+``follow_up_zh`` and ``common_wrong_answer_zh``. They are written as a Chinese-speaking engineer
+would say them (not word for word), with the glossary's Chinese terms (``utils/glossary.json``)
+and the English term in brackets on first use. The validator refuses a Chinese field that is
+empty, equal to the English one or not mostly Chinese (:func:`is_mostly_chinese`);
+:func:`missing_glossary_terms` lists glossary terms an English answer uses whose Chinese name the
+Chinese answer lacks (a test keeps that list empty).
+
 Where the answers of graded drills live
 ---------------------------------------
 Chapter 06 grades some bank questions with nbgrader ("drills"). A drill entry names the grade_id
@@ -18,7 +26,8 @@ of its test cell in the field ``drill``. Its answer must not be readable by the 
 graded on it, and this file ships with the course, so for drill entries the bank holds the
 question, the options and the answer format only: the answer fields (``answer``, ``value``,
 ``tolerance``, ``accepted``) are refused by the validator, and ``model_answer`` and
-``common_wrong_answer`` hold the placeholder :data:`HIDDEN_ANSWER`. The answers and their
+``common_wrong_answer`` hold the placeholder :data:`HIDDEN_ANSWER` (their Chinese twins hold
+:data:`HIDDEN_ANSWER_ZH`). The answers and their
 explanations live inside the ``### BEGIN HIDDEN TESTS`` regions of
 ``solutions/06_interview/06_interview.ipynb``; a learner sees them in the grading feedback. Every
 other ("self-study") entry carries its full answer, for the flashcards and the mock interview.
@@ -28,7 +37,13 @@ Practice tools
 * :class:`FlashcardSession` / :func:`flashcards`: go through cards, reveal the answer, mark each
   known or unknown, get a summary (and retry the unknown ones);
 * :class:`MockInterview` / :func:`mock_interview`: draw ``n`` questions spread over topics, time
-  each answer against a budget, score yourself, get a summary.
+  each answer against a budget, score yourself, get a summary;
+* :func:`practice_sheet`: one topic's questions, then their answers, as Markdown for offline
+  drilling (``python -m utils.course bank --lang zh --topic distillation``).
+
+Languages: the widgets, the static view and the sheet take ``lang``: ``"en"``, ``"zh"`` or
+``"both"`` (:data:`LANGUAGES`; default ``"both"``); the widgets also have a toggle that switches
+it live. The language changes what is shown, never what is drawn or how a session is scored.
 
 The session classes are plain Python (testable without a browser). The widget functions wrap
 them in ipywidgets; headless (:func:`utils.widgets.is_headless`) they also display a static HTML
@@ -71,17 +86,55 @@ KINDS = ("mc", "numeric", "short", "written")
 HIDDEN_ANSWER = ("Hidden: this question is an autograded drill of chapter 06. Its model answer "
                  "is in the drill's hidden test and appears in your grading feedback.")
 
+#: The same placeholder in Chinese (``model_answer_zh`` and ``common_wrong_answer_zh`` of drills).
+HIDDEN_ANSWER_ZH = ("已隐藏：本题是第 06 章的自动评分练习（autograded drill），参考答案放在该练习的"
+                    "隐藏测试里，评分反馈中会给出答案和讲解。")
+
+#: The display languages: English, Chinese, or both (English first).
+LANGUAGES = ("en", "zh", "both")
+
 #: The default bank file, shipped with the package.
 BANK_PATH = Path(__file__).with_name("question_bank.json")
 
 _REQUIRED = ("id", "topic", "question_en", "question_zh", "model_answer", "follow_up",
-             "common_wrong_answer", "chapter_link")
+             "common_wrong_answer", "chapter_link", "model_answer_zh", "follow_up_zh",
+             "common_wrong_answer_zh")
+#: Each Chinese answer field and its English twin.
+ZH_FIELDS = {"model_answer_zh": "model_answer", "follow_up_zh": "follow_up",
+             "common_wrong_answer_zh": "common_wrong_answer"}
 _ANSWER_FIELDS = ("answer", "value", "tolerance", "accepted")
 _OPTIONAL = ("kind", "options", "drill", *_ANSWER_FIELDS)
 _ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _LINK_RE = re.compile(r"^chapters/(\d{2}_[a-z0-9_]+)/(\d{2}_[a-z0-9_]+)\.ipynb#([^\s#]+)$")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD_RE = re.compile(r"[A-Za-z]+")
 _LETTERS = "abcdefgh"
+
+#: Least share of Chinese in a Chinese field: CJK characters / (CJK characters + Latin words).
+MIN_CHINESE_SHARE = 0.5
+
+
+def chinese_share(text: str) -> float:
+    """CJK characters / (CJK characters + Latin words) of ``text`` (0 when it has neither).
+
+    A Latin word counts once, like one Chinese character, so an answer that keeps formulas and
+    bracketed English terms still counts as Chinese; an English copy scores 0.
+    """
+    cjk = len(_CJK_RE.findall(text))
+    words = len(_LATIN_WORD_RE.findall(text))
+    return cjk / (cjk + words) if cjk + words else 0.0
+
+
+def is_mostly_chinese(text: str) -> bool:
+    """Whether ``text`` is written in Chinese (:func:`chinese_share` >= :data:`MIN_CHINESE_SHARE`)."""
+    return chinese_share(text) >= MIN_CHINESE_SHARE
+
+
+def _check_lang(lang) -> str:
+    if lang not in LANGUAGES:
+        raise course_error("lang", "'en', 'zh' or 'both'", _short(lang),
+                           "pick a language: 'en' (English), 'zh' (中文) or 'both'")
+    return lang
 
 
 # --------------------------------------------------------------------------- the bank
@@ -96,6 +149,9 @@ class Question:
     follow_up: str
     common_wrong_answer: str
     chapter_link: str
+    model_answer_zh: str
+    follow_up_zh: str
+    common_wrong_answer_zh: str
     kind: str | None = None
     options: tuple = ()
     answer: int | None = None
@@ -123,6 +179,13 @@ class Question:
     def section(self) -> str:
         """The section title of ``chapter_link`` (hyphens read as spaces)."""
         return self.chapter_link.split("#", 1)[1].replace("-", " ")
+
+    def text(self, field: str, lang: str) -> str:
+        """A field in one language: ``q.text("model_answer", "zh")`` is ``q.model_answer_zh``;
+        ``question`` reads ``question_en`` / ``question_zh``."""
+        if field == "question":
+            return self.question_zh if lang == "zh" else self.question_en
+        return getattr(self, field + "_zh") if lang == "zh" else getattr(self, field)
 
     def letters(self) -> list[str]:
         """The option letters ``["a", "b", ...]`` of a multiple-choice question."""
@@ -249,6 +312,12 @@ def validate_entry(entry: dict, i: int = 0) -> Question:
     if _CJK_RE.search(entry["question_en"]) or not re.search(r"[A-Za-z]{3}", entry["question_en"]):
         raise _entry_error(i, entry, "question_en", "the question in English (no CJK characters)",
                            _short(entry["question_en"]), "write the English version")
+    for zh, en in ZH_FIELDS.items():
+        if entry[zh].strip() == entry[en].strip() or not is_mostly_chinese(entry[zh]):
+            raise _entry_error(i, entry, zh, f"the {en} in Chinese (at least {MIN_CHINESE_SHARE:.0%} "
+                               "Chinese: CJK characters against Latin words)",
+                               f"{_short(entry[zh])} (Chinese share {chinese_share(entry[zh]):.0%})",
+                               f"write the {en} in Chinese, keeping English only for terms and formulas")
     m = _LINK_RE.match(entry["chapter_link"])
     if not m or m.group(1) != m.group(2) or m.group(1) not in CHAPTERS:
         raise _entry_error(i, entry, "chapter_link",
@@ -273,9 +342,12 @@ def validate_entry(entry: dict, i: int = 0) -> Question:
             raise _entry_error(i, entry, present[0], "no answer in the bank for a graded drill "
                                "(learners can read this file)", "an answer field",
                                "move the answer into the drill's hidden test in the chapter-06 notebook")
-        for key in ("model_answer", "common_wrong_answer"):
-            if entry[key] != HIDDEN_ANSWER:
-                raise _entry_error(i, entry, key, "utils.interview.HIDDEN_ANSWER for a graded drill",
+        for key, hidden in (("model_answer", HIDDEN_ANSWER), ("common_wrong_answer", HIDDEN_ANSWER),
+                            ("model_answer_zh", HIDDEN_ANSWER_ZH),
+                            ("common_wrong_answer_zh", HIDDEN_ANSWER_ZH)):
+            if entry[key] != hidden:
+                name = "HIDDEN_ANSWER_ZH" if key.endswith("_zh") else "HIDDEN_ANSWER"
+                raise _entry_error(i, entry, key, f"utils.interview.{name} for a graded drill",
                                    _short(entry[key]), "put the explanation in the drill's hidden test")
 
     options = entry.get("options")
@@ -323,7 +395,10 @@ def validate_entry(entry: dict, i: int = 0) -> Question:
                     question_zh=entry["question_zh"].strip(), model_answer=entry["model_answer"].strip(),
                     follow_up=entry["follow_up"].strip(),
                     common_wrong_answer=entry["common_wrong_answer"].strip(),
-                    chapter_link=entry["chapter_link"], kind=kind,
+                    chapter_link=entry["chapter_link"],
+                    model_answer_zh=entry["model_answer_zh"].strip(),
+                    follow_up_zh=entry["follow_up_zh"].strip(),
+                    common_wrong_answer_zh=entry["common_wrong_answer_zh"].strip(), kind=kind,
                     options=tuple(options) if options else (), answer=answer, value=value,
                     tolerance=tolerance, accepted=accepted, drill=drill)
 
@@ -420,11 +495,26 @@ def _answer_line(q: Question) -> str:
     return ""
 
 
+#: Labels of a revealed card, per language.
+LABELS = {
+    "en": {"model_answer": "Model answer.", "follow_up": "Follow-up.",
+           "common_wrong_answer": "Common wrong answer.", "taught": "Taught in", "graded": "Graded in",
+           "drill": "graded drill", "hidden": HIDDEN_ANSWER},
+    "zh": {"model_answer": "参考答案：", "follow_up": "追问：", "common_wrong_answer": "常见错误回答：",
+           "taught": "讲解章节：", "graded": "评分章节：", "drill": "自动评分练习", "hidden": HIDDEN_ANSWER_ZH},
+}
+
+
+def _langs(lang: str) -> tuple[str, ...]:
+    """The languages shown for ``lang`` ("both": English first, then Chinese)."""
+    return ("en", "zh") if _check_lang(lang) == "both" else (lang,)
+
+
 def card_html(q: Question, reveal: bool = False, lang: str = "both") -> str:
     """One card as HTML: the question (English, Chinese or both), options, and, when
-    ``reveal``, the model answer, the follow-up, the common wrong answer and the chapter link."""
-    if lang not in ("en", "zh", "both"):
-        raise course_error("lang", "'en', 'zh' or 'both'", repr(lang), "pick a language")
+    ``reveal``, the model answer, the follow-up, the common wrong answer (in the same language or
+    languages) and the chapter link. A drill's answers stay hidden in every language."""
+    langs = _langs(lang)
     parts = [f"<div style='border:1px solid #bbb;border-radius:6px;padding:8px 12px;margin:6px 0'>",
              f"<div style='color:#666;font-size:85%'>{html.escape(q.topic)} · <code>{html.escape(q.id)}</code>"
              + (" · graded drill" if q.is_drill else "") + "</div>"]
@@ -437,13 +527,16 @@ def card_html(q: Question, reveal: bool = False, lang: str = "both") -> str:
             f"<li>{_inline(o)}</li>" for o in q.options) + "</ol>")
     if reveal:
         if q.is_drill:
-            parts.append(f"<div><i>{_inline(HIDDEN_ANSWER)}</i></div>")
+            parts += [f"<div><i>{_inline(LABELS[x]['hidden'])}</i></div>" for x in langs]
         else:
-            parts.append(f"<div style='margin-top:6px'><b>Model answer.</b> {_inline(_answer_line(q))}"
-                         f"{_inline(q.model_answer)}</div>")
-            parts.append(f"<div><b>Follow-up.</b> {_inline(q.follow_up)}</div>")
-            parts.append(f"<div><b>Common wrong answer.</b> {_inline(q.common_wrong_answer)}</div>")
-        parts.append(f"<div style='font-size:85%'>{'Graded' if q.is_drill else 'Taught'} in "
+            for i, field in enumerate(("model_answer", "follow_up", "common_wrong_answer")):
+                for x in langs:
+                    head = _inline(_answer_line(q)) if field == "model_answer" else ""
+                    style = " style='margin-top:6px'" if i == 0 and x == langs[0] else ""
+                    parts.append(f"<div{style} lang='{x}'><b>{LABELS[x][field]}</b> {head}"
+                                 f"{_inline(q.text(field, x))}</div>")
+        where = " / ".join(LABELS[x]["graded" if q.is_drill else "taught"] for x in langs)
+        parts.append(f"<div style='font-size:85%'>{where} "
                      f"<a href='{html.escape(q.relative_link)}'>"
                      f"{html.escape(q.chapter)} — {html.escape(q.section)}</a></div>")
     parts.append("</div>")
@@ -452,6 +545,7 @@ def card_html(q: Question, reveal: bool = False, lang: str = "both") -> str:
 
 def question_markdown(q: Question, lang: str = "both") -> str:
     """The question as Markdown (for a drill: question, options as letters, answer format)."""
+    _check_lang(lang)
     lines = [f"**`{q.id}`** ({q.topic})", ""]
     if lang in ("en", "both"):
         lines.append(q.question_en)
@@ -462,9 +556,105 @@ def question_markdown(q: Question, lang: str = "both") -> str:
         lines += [f"- **{letter}**) {opt}" for letter, opt in zip(q.letters(), q.options)]
     fmt = {"mc": "one letter, e.g. `\"a\"`", "numeric": "a number", "short": "a short text",
            "written": "a few sentences (graded by hand)"}.get(q.kind or "")
-    if fmt:
+    fmt_zh = {"mc": "一个字母作答，例如 `\"a\"`", "numeric": "一个数字作答", "short": "简短文字作答",
+              "written": "几句话作答（人工评分）"}.get(q.kind or "")
+    if fmt and lang in ("en", "both"):
         lines += ["", f"*Answer with {fmt}.*"]
+    if fmt_zh and lang in ("zh", "both"):
+        lines += ["", f"*请用{fmt_zh}。*"]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- practice sheet
+_SHEET = {
+    "en": {"title": "Interview practice sheet", "topics": "Topics", "questions": "Questions",
+           "answers": "Answers", "follow_up": "Follow-up", "wrong": "Common wrong answer",
+           "taught": "Taught in", "hint": "Answer aloud first; the answers are at the end."},
+    "zh": {"title": "面试练习题单", "topics": "主题", "questions": "题目", "answers": "答案",
+           "follow_up": "追问", "wrong": "常见错误回答", "taught": "讲解章节",
+           "hint": "先自己口头作答，答案在最后。"},
+}
+
+
+def practice_sheet(bank: QuestionBank | None = None, topics=None, lang: str = "both") -> str:
+    """A Markdown practice sheet: the questions of ``topics`` (default all) numbered, then their
+    answers at the end (model answer, follow-up, common wrong answer, chapter section), in
+    ``lang`` (``"en"``, ``"zh"`` or ``"both"``). Drills are included; their answers stay hidden.
+    """
+    langs = _langs(lang)
+    bank = bank or load_bank()
+    questions = bank.select(topics, include_drills=True)
+    chosen = [t for t in TOPICS if t in _check_topics(topics)]
+    L = {k: " · ".join(_SHEET[x][k] for x in langs) for k in _SHEET["en"]}
+    out = [f"# {L['title']}", "", f"{L['topics']}: {', '.join(chosen)} · {len(questions)}", "",
+           f"*{L['hint']}*", "", f"## {L['questions']}", ""]
+    for n, q in enumerate(questions, 1):
+        body = question_markdown(q, lang).split("\n", 2)[2]  # drop the id line
+        out += [f"### {n}. `{q.id}`", "", body, ""]
+    out += ["---", "", f"## {L['answers']}", ""]
+    for n, q in enumerate(questions, 1):
+        out += [f"### {n}. `{q.id}`", ""]
+        for x in langs:
+            if q.is_drill:
+                out += [f"*{LABELS[x]['hidden']}*", ""]
+                continue
+            out += [f"**{LABELS[x]['model_answer']}** {_answer_line(q)}{q.text('model_answer', x)}", "",
+                    f"**{_SHEET[x]['follow_up']}:** {q.text('follow_up', x)}", "",
+                    f"**{_SHEET[x]['wrong']}:** {q.text('common_wrong_answer', x)}", ""]
+        out += [f"{L['taught']}: [{q.chapter} — {q.section}]({q.chapter_link})", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- glossary terms
+def _zh_forms(chinese: str) -> tuple[str, ...]:
+    """The Chinese names a glossary term may appear as: the whole name, and for a name like
+    ``"模型无关元学习（MAML）"`` the part before the bracket (spaces ignored)."""
+    name = re.sub(r"\s+", "", chinese)
+    core = re.split(r"[（(]", name, 1)[0]
+    return tuple(dict.fromkeys(f for f in (name, core) if f))
+
+
+def used_terms(text: str, glossary=None) -> list:
+    """Glossary entries ``text`` (English) uses: the entry's term or one of its aliases as a whole
+    word (hyphens and letters are word characters, so "multi-task" does not use "task"),
+    case-insensitive, optionally plural (``-s``/``-es``). A match inside a longer match is not
+    counted ("first-order MAML" uses first-order MAML, not MAML)."""
+    from .glossary import load_glossary
+
+    glossary = load_glossary() if glossary is None else glossary
+    found = []
+    for entry in glossary:
+        for name in (entry.term, *entry.aliases):
+            pat = r"(?<![\w-])" + re.escape(name) + r"(?:s|es)?(?![\w-])"
+            found += [(m.start(), m.end(), entry) for m in re.finditer(pat, text, re.IGNORECASE)]
+    found.sort(key=lambda m: (m[0], -(m[1] - m[0])))
+    kept, end = [], -1
+    for start, stop, entry in found:
+        if start >= end:
+            kept.append(entry)
+            end = stop
+        elif stop > end:  # overlapping but not inside: keep it too
+            kept.append(entry)
+            end = stop
+    return list(dict.fromkeys(kept))
+
+
+def missing_glossary_terms(q: Question, fields=("model_answer",), glossary=None) -> dict[str, list[str]]:
+    """For each English ``field`` of ``q``: the glossary terms it uses (:func:`used_terms`) whose
+    Chinese name (:func:`_zh_forms`) is absent from the field's Chinese twin (``field + "_zh"``).
+    Drills are skipped for their hidden fields. Returns ``{field: ["term → 中文", ...]}`` (only
+    fields that miss something)."""
+    from .glossary import load_glossary
+
+    glossary = load_glossary() if glossary is None else glossary
+    missing = {}
+    for field in fields:
+        zh = re.sub(r"\s+", "", q.text(field, "zh"))
+        miss = [f"{e.term} → {e.chinese}" for e in used_terms(q.text(field, "en"), glossary)
+                if not any(f in zh for f in _zh_forms(e.chinese))]
+        if miss:
+            missing[field] = miss
+    return missing
 
 
 def show_question(question, bank: QuestionBank | None = None, lang: str = "both") -> Question:
@@ -679,18 +869,36 @@ def _display(*objs) -> None:
     display(*objs)
 
 
+def _language_toggle(app):
+    """Toggle buttons English / 中文 / both that set ``app.lang`` and re-render the app live."""
+    import ipywidgets as W
+
+    toggle = W.ToggleButtons(options=[("English", "en"), ("中文", "zh"), ("Both · 双语", "both")],
+                             value=app.lang, description="language",
+                             style={"button_width": "auto"})
+
+    def switch(change):
+        app.lang = change["new"]
+        app._render()
+
+    toggle.observe(switch, names="value")
+    return toggle
+
+
 class FlashcardApp:
     """ipywidgets front end of a :class:`FlashcardSession` (``.widget`` is the box to display).
 
     Buttons: *Reveal answer*, *I knew it*, *Not yet*, and at the end *Retry the 'not yet'
     cards*. Self-study cards of kind mc / numeric / short also get an answer box and *Check*.
+    A toggle (``.language``: English / 中文 / both) switches the card's language live.
     """
 
     def __init__(self, questions, seed: int | None = 0, lang: str = "both"):
         import ipywidgets as W
 
         self.session = FlashcardSession(questions, seed)
-        self.lang = lang
+        self.lang = _check_lang(lang)
+        self.language = _language_toggle(self)
         self.card = W.HTML()
         self.progress = W.IntProgress(min=0, max=len(self.session.cards), description="cards")
         self.reveal_button = W.Button(description="Reveal answer", icon="eye")
@@ -707,7 +915,7 @@ class FlashcardApp:
         self.retry_button.on_click(lambda _: self._retry())
         self.check_button.on_click(lambda _: self._check())
         self.answer_row = W.HBox([self.response, self.check_button, self.feedback])
-        self.widget = W.VBox([self.progress, self.card, self.answer_row,
+        self.widget = W.VBox([self.language, self.progress, self.card, self.answer_row,
                               W.HBox([self.reveal_button, self.known_button, self.unknown_button,
                                       self.retry_button]), self.summary])
         self._render()
@@ -785,7 +993,8 @@ class MockInterviewApp:
     *Start* starts the clock; a ``Play`` widget ticks once a second (in the browser, so the
     kernel stays free) and refreshes the elapsed / remaining time, which turns red over budget.
     *Reveal model answer* shows the card's answer; *Answered well* / *Partly* / *Missed* score
-    the answer and move on; the summary appears at the end.
+    the answer and move on; the summary appears at the end. A toggle (``.language``) switches
+    the card's language live; it changes what is shown, never the clock or the scores.
     """
 
     def __init__(self, questions, seconds_per_question: float = 180, lang: str = "both",
@@ -793,7 +1002,8 @@ class MockInterviewApp:
         import ipywidgets as W
 
         self.session = MockInterview(questions, seconds_per_question, clock)
-        self.lang = lang
+        self.lang = _check_lang(lang)
+        self.language = _language_toggle(self)
         self.revealed = False
         self.tick = W.Play(interval=1000, min=0, max=10**7, step=1, show_repeat=False,
                            description="timer")
@@ -813,7 +1023,7 @@ class MockInterviewApp:
         for score, b in self.score_buttons.items():
             b.on_click(lambda _, s=score: self._answer(s))
         self.tick.observe(lambda _: self._render_timer(), names="value")
-        self.widget = W.VBox([W.HBox([self.start_button, self.timer, self.tick]), self.card,
+        self.widget = W.VBox([self.language, W.HBox([self.start_button, self.timer, self.tick]), self.card,
                               W.HBox([self.reveal_button, *self.score_buttons.values()]), self.summary])
         self._render()
 
