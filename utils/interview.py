@@ -567,10 +567,10 @@ def question_markdown(q: Question, lang: str = "both") -> str:
 
 # --------------------------------------------------------------------------- practice sheet
 _SHEET = {
-    "en": {"title": "Interview practice sheet", "topics": "Topics", "questions": "Questions",
+    "en": {"title": "Interview practice sheet", "topics": "Topics: {t} · {n} questions", "questions": "Questions",
            "answers": "Answers", "follow_up": "Follow-up", "wrong": "Common wrong answer",
            "taught": "Taught in", "hint": "Answer aloud first; the answers are at the end."},
-    "zh": {"title": "面试练习题单", "topics": "主题", "questions": "题目", "answers": "答案",
+    "zh": {"title": "面试练习题单", "topics": "主题：{t} · 共 {n} 题", "questions": "题目", "answers": "答案",
            "follow_up": "追问", "wrong": "常见错误回答", "taught": "讲解章节",
            "hint": "先自己口头作答，答案在最后。"},
 }
@@ -586,10 +586,11 @@ def practice_sheet(bank: QuestionBank | None = None, topics=None, lang: str = "b
     questions = bank.select(topics, include_drills=True)
     chosen = [t for t in TOPICS if t in _check_topics(topics)]
     L = {k: " · ".join(_SHEET[x][k] for x in langs) for k in _SHEET["en"]}
-    out = [f"# {L['title']}", "", f"{L['topics']}: {', '.join(chosen)} · {len(questions)}", "",
+    colon = {"en": ":", "zh": "："}
+    out = [f"# {L['title']}", "", L["topics"].format(t=", ".join(chosen), n=len(questions)), "",
            f"*{L['hint']}*", "", f"## {L['questions']}", ""]
     for n, q in enumerate(questions, 1):
-        body = question_markdown(q, lang).split("\n", 2)[2]  # drop the id line
+        body = question_markdown(q, lang).split("\n", 1)[1].strip("\n")  # drop the id line
         out += [f"### {n}. `{q.id}`", "", body, ""]
     out += ["---", "", f"## {L['answers']}", ""]
     for n, q in enumerate(questions, 1):
@@ -599,9 +600,9 @@ def practice_sheet(bank: QuestionBank | None = None, topics=None, lang: str = "b
                 out += [f"*{LABELS[x]['hidden']}*", ""]
                 continue
             out += [f"**{LABELS[x]['model_answer']}** {_answer_line(q)}{q.text('model_answer', x)}", "",
-                    f"**{_SHEET[x]['follow_up']}:** {q.text('follow_up', x)}", "",
-                    f"**{_SHEET[x]['wrong']}:** {q.text('common_wrong_answer', x)}", ""]
-        out += [f"{L['taught']}: [{q.chapter} — {q.section}]({q.chapter_link})", ""]
+                    f"**{_SHEET[x]['follow_up']}{colon[x]}** {q.text('follow_up', x)}", "",
+                    f"**{_SHEET[x]['wrong']}{colon[x]}** {q.text('common_wrong_answer', x)}", ""]
+        out += [f"{L['taught']}{colon[langs[-1]]} [{q.chapter} — {q.section}]({q.chapter_link})", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
