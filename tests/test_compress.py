@@ -32,12 +32,20 @@ def test_magnitude_mask_exact_count(shape, sparsity):
 
 def test_magnitude_mask_ties_and_rounding():
     w = torch.ones(30)  # all tied
-    mask = C.magnitude_mask(w, 0.7)  # 0.7 * 30 = 20.999...; round -> 21, int() would give 20
+    mask = C.magnitude_mask(w, 0.7)  # 0.7 * 30 == 21.0 exactly; ties: earlier positions first
     assert int((~mask).sum()) == 21
     assert not mask[:21].any() and mask[21:].all()  # ties: earlier positions pruned first
     w = torch.tensor([0.0, 0.0, 0.0, 1.0, -1.0, 1.0, 2.0, -2.0])
     mask = C.magnitude_mask(w, 0.5)
     assert mask.tolist() == [False, False, False, False, True, True, True, True]
+
+
+def test_magnitude_mask_rounds_a_product_that_lands_below_an_integer():
+    """0.7 * 90 is 62.99999999999999 in IEEE double: int() would prune 62, round() prunes 63 (chapter 04 §3)."""
+    assert 0.7 * 90 == 62.99999999999999 and int(0.7 * 90) == 62
+    assert 0.7 * 30 == 21.0  # exact, so a 30-weight example cannot tell int() from round()
+    mask = C.magnitude_mask(torch.ones(90), 0.7)
+    assert int((~mask).sum()) == 63 and not mask[:63].any() and mask[63:].all()
 
 
 def test_magnitude_mask_uses_magnitude_not_sign():
