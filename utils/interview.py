@@ -103,9 +103,7 @@ _REQUIRED = ("id", "topic", "question_en", "question_zh", "model_answer", "follo
 ZH_FIELDS = {"model_answer_zh": "model_answer", "follow_up_zh": "follow_up",
              "common_wrong_answer_zh": "common_wrong_answer"}
 _ANSWER_FIELDS = ("answer", "value", "tolerance", "accepted")
-#: The answers in Chinese (issue 18 makes them required on every entry).
-_ZH_ANSWERS = ("model_answer_zh", "follow_up_zh", "common_wrong_answer_zh")
-_OPTIONAL = ("kind", "options", "drill", *_ANSWER_FIELDS, *_ZH_ANSWERS)
+_OPTIONAL = ("kind", "options", "drill", *_ANSWER_FIELDS)
 _ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _LINK_RE = re.compile(r"^chapters/(\d{2}_[a-z0-9_]+)/(\d{2}_[a-z0-9_]+)\.ipynb#([^\s#]+)$")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
