@@ -27,9 +27,9 @@ COMMANDS = {
     "run": "execute every chapter headless with papermill and print a summary table",
     "sync": "strip solutions/ notebooks and regenerate chapters/ with nbgrader",
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
-    "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
     "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
+    "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
 }
 PROG = "python -m utils.course"
 
