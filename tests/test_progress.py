@@ -18,8 +18,7 @@ import sys
 import pytest
 
 from conftest import REPO, other_solution, set_answer, write_toy_course
-from utils.notebooks import (fill_answers, nbgrader_meta, read_notebook, release_path, solution_path,
-                             write_notebook)
+from utils.notebooks import fill_answers, read_notebook, solution_path, write_notebook
 from utils.progress import ChapterProgress, format_progress
 
 
