@@ -5,6 +5,7 @@ Commands
   run    execute every chapter headless (papermill, FAST unless --full) and print a table
   sync   strip solutions/ and regenerate chapters/ with nbgrader (--check: only compare)
   grade  self-grade your notebook against the hidden tests (never modifies it)
+  progress  grade every chapter notebook you work in and print one table (your dashboard)
   bench  run a benchmark (utils.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
 
@@ -28,6 +29,7 @@ COMMANDS = {
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
     "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
+    "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
 }
 PROG = "python -m utils.course"
 
@@ -79,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: 120)")
     g.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    pr = sub.add_parser("progress", help=COMMANDS["progress"])
+    pr.add_argument("--chapters", type=Path, default=None, metavar="DIR",
+                    help="the folder of your NN_name/NN_name.ipynb notebooks (default: ROOT/chapters)")
+    pr.add_argument("--only", nargs="+", metavar="NN", help="only these chapters (number or name)")
+    pr.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help="chapters graded at once (default: half the CPU cores)")
+    pr.add_argument("--timeout", type=int, default=None, metavar="S",
+                    help="per-cell time limit in seconds (default: 120)")
+    pr.add_argument("--json", action="store_true", help="print the rows as JSON")
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.bench")
@@ -177,6 +189,22 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_progress(args) -> int:
+    from .grading import DEFAULT_CELL_TIMEOUT
+    from .progress import course_progress, format_progress, progress_json
+
+    if args.jobs is not None and args.jobs < 1:
+        raise course_error("--jobs", "a whole number of at least 1", str(args.jobs),
+                           "pass --jobs 1 to grade one chapter at a time")
+    if not args.json:
+        print("Grading every chapter notebook in a temporary nbgrader course (FAST mode; your "
+              "files are only read)...", flush=True)
+    rows = course_progress(args.root, chapters_dir=args.chapters, only=args.only, jobs=args.jobs,
+                           timeout=args.timeout or DEFAULT_CELL_TIMEOUT)
+    print(progress_json(rows) if args.json else format_progress(rows))
+    return 1 if any(r.error for r in rows) else 0
+
+
 def cmd_bench(args) -> int:
     try:
         bench = importlib.import_module("utils.bench")
@@ -212,7 +240,7 @@ def cmd_bank(args) -> int:
 
 
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench,
-            "bank": cmd_bank}
+            "bank": cmd_bank, "progress": cmd_progress}
 
 
 def _command_index(argv: list[str]) -> int | None:
