@@ -271,7 +271,8 @@ class Refs:
         t = _type(value)
         if not any(t is k for k in kinds):
             names = " or ".join(k.__name__ for k in kinds)
-            raise AssertionError(f"{what} must be a plain {names}, found {t.__module__}.{t.__qualname__}")
+            raise AssertionError(f"{what} must be a plain {names}, found "
+                                 f"{getattr(t, '__module__', '?')}.{getattr(t, '__qualname__', '?')}")
         return value
 
     def number(self, value, what: str = "the answer") -> float:
