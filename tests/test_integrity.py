@@ -7,6 +7,7 @@ The last test grades a real chapter (05) with delegating and tampering answers t
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 
@@ -229,22 +230,46 @@ TRANSFORMER = ("import torch\n"
                "    return logits.mean(0)")
 
 
-def test_real_chapter_attacks_gain_nothing(tmp_path, generated_chapters):
+def _integrity_error(graded) -> str:
+    """The error the integrity-check cell of an autograded notebook raised ("" if none)."""
+    for cell in graded.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "integrity-check":
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    return f"{out.get('ename')}: {out.get('evalue')}"
+            return ""
+    raise AssertionError("the autograded notebook has no integrity-check cell")
+
+
+def test_real_chapter_attacks_gain_nothing(tmp_path, generated_chapters, monkeypatch):
     """Delegation (plain and by default argument), a patched torch.allclose and an input
     transformer, answered in chapter 05 and graded as a learner would: no points for those
-    exercises, the integrity check fails, and the learner's files are unchanged."""
+    exercises, the integrity check fails naming what changed, and the learner's files are unchanged."""
+    import utils.grading
     from utils.grading import grade_notebooks
+
+    # keep the autograded notebooks to see which cells raised (the integrity check is worth 0
+    # points; the grader zeroes the chapter when it raised)
+    graded = []
+    original = utils.grading.TempCourse.autograded_notebook
+
+    def keep(self, *args, **kwargs):
+        nb = original(self, *args, **kwargs)
+        graded.append(nb)
+        return nb
+
+    monkeypatch.setattr(utils.grading.TempCourse, "autograded_notebook", keep)
 
     release = read_notebook(generated_chapters / CH / f"{CH}.ipynb")
     solution = read_notebook(solution_path(REPO, CH))
     sol_answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
                    if c.metadata.get("nbgrader", {}).get("solution")}
-    delegating = release
+    delegating = copy.deepcopy(release)
     for gid, src in sol_answers.items():
-        delegating = set_answer(delegating, gid, ATTACKS.get(gid, src))
-    transformed = release
+        set_answer(delegating, gid, ATTACKS.get(gid, src))
+    transformed = copy.deepcopy(release)
     for gid, src in sol_answers.items():
-        transformed = set_answer(transformed, gid, TRANSFORMER if gid == "ex-average-probabilities" else src)
+        set_answer(transformed, gid, TRANSFORMER if gid == "ex-average-probabilities" else src)
     paths = [tmp_path / "delegating" / f"{CH}.ipynb", tmp_path / "transformer" / f"{CH}.ipynb"]
     for nb, path in zip((delegating, transformed), paths):
         write_notebook(nb, path)
@@ -254,16 +279,14 @@ def test_real_chapter_attacks_gain_nothing(tmp_path, generated_chapters):
 
     assert [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths] == digests, \
         "grading must not change the learner's files"
+    assert len(graded) == 2
     got = reports[0].points()
-    assert got["test-average-probabilities"] == 0, reports[0].format()
-    assert got["test-greedy-soup"] == 0, reports[0].format()
-    assert got["test-moe-forward"] == 0, reports[0].format()
+    for gid in ("test-average-probabilities", "test-greedy-soup", "test-moe-forward"):
+        assert got[gid] == 0, reports[0].format()
     msgs = {e.grade_id: e.message for e in reports[0].exercises}
-    assert "write average_probabilities yourself" in msgs["test-average-probabilities"]
-    assert "utils.fuse.greedy_soup is not allowed" in msgs["test-greedy-soup"]
-    assert "torch.allclose was replaced" in msgs["integrity-check"], reports[0].format()
+    assert "write average_probabilities yourself" in msgs["test-average-probabilities"], reports[0].format()
+    assert "utils.fuse.greedy_soup is not allowed" in msgs["test-greedy-soup"], reports[0].format()
+    assert "torch.allclose was replaced" in _integrity_error(graded[0])
 
-    got = reports[1].points()
-    assert got["test-average-probabilities"] == 0, reports[1].format()
-    msgs = {e.grade_id: e.message for e in reports[1].exercises}
-    assert "input_transformers_cleanup" in msgs["integrity-check"], reports[1].format()
+    assert reports[1].points()["test-average-probabilities"] == 0, reports[1].format()
+    assert "input_transformers_cleanup" in _integrity_error(graded[1])
