@@ -111,6 +111,21 @@ def test_bind_refuses_a_kernel_tampered_before_it(shell):
     assert isinstance(err, AssertionError) and "before the integrity-bind cell" in str(err)
 
 
+def test_references_defined_before_a_failed_bind_do_not_survive(shell):
+    import torch
+
+    bind_cell = "_REF = None\n" + BIND
+    saved = torch.allclose
+    try:
+        assert run(shell, "class Fake:\n    def __getattr__(self, name):\n        return lambda *a, **k: True\n"
+                          "_REF = Fake()\ntorch.allclose = lambda *a, **k: True") is None
+        err = run(shell, bind_cell)
+    finally:
+        torch.allclose = saved
+    assert type(err) is AssertionError and "torch.allclose was replaced" in str(err)
+    assert shell.user_ns["_REF"] is None, "a failed bind must leave no usable references"
+
+
 DELEGATIONS = {
     "direct call": "def answer(z):\n    return utils.fuse.ensemble_predict(z, 'prob')",
     "imported alias": "from utils.fuse import ensemble_predict as ep\ndef answer(z):\n    return ep(z, 'prob')",
