@@ -212,6 +212,27 @@ def test_tensor_subclass_is_rejected(shell):
         refs.exact(torch.ones(2).as_subclass(Fake), refs.Tensor, what="out")
 
 
+def test_comparisons_reject_tensor_subclasses(shell):
+    import torch
+
+    import utils.integrity as integrity
+
+    class AlwaysClose(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func is torch.allclose:
+                return True
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    refs = integrity.bound()
+    fake = torch.zeros(3).as_subclass(AlwaysClose)
+    assert torch.allclose(fake, torch.ones(3)), "the attack works on the unguarded function"
+    with pytest.raises(AssertionError, match="plain torch.Tensor"):
+        refs.allclose(fake, torch.ones(3))
+    assert refs.allclose(torch.ones(3), torch.ones(3)) and not refs.equal(torch.ones(3), torch.zeros(3))
+    assert refs.equal(torch.nn.Parameter(torch.ones(2)), torch.ones(2))
+
+
 def test_references_are_read_only(shell):
     import utils.integrity as integrity
 

@@ -234,7 +234,8 @@ class Refs:
 
     Attributes: the builtins in ``_BUILTIN_NAMES`` (``_REF.isinstance``, ``_REF.float`` ...) and
     the comparisons ``allclose``, ``equal``, ``is_tensor``, ``isfinite``, ``Tensor`` (torch),
-    ``isclose`` (math), ``array_equal``, ``np_allclose`` (numpy).
+    ``isclose`` (math), ``array_equal``, ``np_allclose`` (numpy). ``allclose``, ``equal`` and
+    ``isfinite`` reject tensor subclasses (AssertionError) before comparing.
     """
 
     def __init__(self, names: tuple[str, ...]):
@@ -243,6 +244,8 @@ class Refs:
             d[n] = getattr(builtins, n)
         for alias, (mod, attr) in _COMPARISONS.items():
             d[alias] = getattr(mod, attr)
+        for alias in ("allclose", "equal", "isfinite"):
+            d[alias] = _plain_tensors_only(d[alias], f"torch.{alias}")
         d["_refs"] = {}
         d["_homes"] = {}
         for dotted in names:
@@ -292,6 +295,22 @@ class Refs:
 
 
 _type, _float, _id = type, float, id
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def _plain_tensors_only(fn, name: str):
+    """``fn`` that first rejects tensor subclasses (a ``__torch_function__`` could fake the result)."""
+    def compare(*args, **kwargs):
+        for a in args:
+            t = _type(a)
+            if isinstance(a, torch.Tensor) and not any(t is k for k in _PLAIN_TENSORS):
+                raise AssertionError(f"{name}: expected a plain torch.Tensor, found the subclass "
+                                     f"{getattr(t, '__qualname__', t)}; return an ordinary tensor")
+        return fn(*args, **kwargs)
+
+    compare.__name__ = compare.__qualname__ = name.rsplit(".", 1)[-1]
+    compare.__wrapped_reference__ = fn
+    return compare
 
 
 def _module_space(name):
