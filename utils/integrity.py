@@ -76,6 +76,7 @@ _TOOLING = ("IPython.", "ipykernel.", "debugpy", "_pydevd", "pydevd", "traitlets
             "papermill.", "tqdm.", "nbgrader.", "torch.")
 
 _PROFILE = (sys.setprofile, sys.getprofile, sys.settrace, sys.gettrace)
+_TORCH_DIR = str(__import__("pathlib").Path(torch.__file__).parent)
 _REGISTRY: list["Refs"] = []
 
 
@@ -372,6 +373,14 @@ def _changed(before: dict, after: dict) -> list[str]:
     return sorted(k for k, v in before.items() if not _same(after.get(k, None), v))
 
 
+def _torch_own_wrapper(new, old) -> bool:
+    """torch wraps some of its functions when a submodule is first imported (``import
+    torch._dynamo`` replaces ``torch.manual_seed`` by a wrapper of it): not tampering."""
+    return (getattr(new, "__wrapped__", None) is old and _origin(new).startswith("torch")
+            and _origin(old).startswith("torch")
+            and getattr(getattr(new, "__code__", None), "co_filename", "").startswith(_TORCH_DIR))
+
+
 def check(refs: "Refs | None" = None, shell=None) -> None:
     """Raise ``AssertionError`` naming everything tampered with since :func:`bind`.
 
@@ -400,6 +409,8 @@ def check(refs: "Refs | None" = None, shell=None) -> None:
     for name, before in snap["modules"].items():
         now = _callables(_module_space(name))
         for k in _changed(before, now):
+            if _torch_own_wrapper(now.get(k), before[k]):
+                continue
             if k in now or name == "builtins":
                 problems.append(f"{name}.{k} was {'replaced' if k in now else 'deleted'}")
     for k in _changed(snap["torch.Tensor"], dict(vars(torch.Tensor))):
