@@ -308,3 +308,22 @@ def test_same_group_soft_mass():
     v1 = same_group_soft_mass(logits[:1], labels[:1], groups)
     v2 = same_group_soft_mass(logits[1:], labels[1:], groups)
     assert v1 == pytest.approx(1.0, abs=1e-6) and v2 == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_adapted_prototypes_is_a_protonet_teacher():
+    from utils.distill import AdaptedPrototypes
+    from utils.meta import protonet_logits
+    torch.manual_seed(0)
+    enc = nn.Sequential(nn.Linear(6, 4))
+    sx, sy = torch.randn(6, 6), torch.tensor([0, 0, 1, 1, 2, 2])
+    teacher = AdaptedPrototypes(enc, sx, sy)
+    x = torch.randn(5, 6)
+    assert torch.allclose(teacher(x), protonet_logits(enc(sx), sy, enc(x), 3))
+    # a support example sits nearest its own class prototype when the classes are far apart
+    far = AdaptedPrototypes(nn.Identity(), torch.eye(3).repeat_interleave(2, 0) * 10, sy)
+    assert far(torch.eye(3) * 10).argmax(1).tolist() == [0, 1, 2]
+    student = mlp_classifier(6, [8], 3)
+    distill(student, [teacher, AdaptedPrototypes(enc, sx, sy)], (x, torch.zeros(5, dtype=torch.long)), T=2.0,
+            alpha=1.0, epochs=2, batch_size=5, device="cpu", progress=False)
+    with pytest.raises(CourseError, match="support set"):
+        AdaptedPrototypes(enc, sx, sy.float())

@@ -38,7 +38,7 @@ __all__ = [
     "kd_loss", "soft_targets", "ensemble_logits", "Ensemble", "distill", "teacher_logits",
     "kd_loss_swapped_kl", "kd_loss_softmax_input", "kd_loss_no_t2", "MISTAKES",
     "copy_weights", "slice_copy_weights", "interpolate_weights",
-    "same_group_soft_mass",
+    "same_group_soft_mass", "AdaptedPrototypes",
 ]
 
 
@@ -465,3 +465,33 @@ def same_group_soft_mass(logits: torch.Tensor, labels: torch.Tensor, group_of_cl
     num = (p * (same & wrong)).sum(1)
     den = (p * wrong).sum(1).clamp_min(1e-30)
     return float((num / den).mean())
+
+
+# --------------------------------------------------------------------------- adapted meta-learners as teachers
+class AdaptedPrototypes(nn.Module):
+    """A prototypical network adapted to one task, frozen into a model that can teach (chapter 03, §7).
+
+    Adapting a ProtoNet to a task means embedding its support set; the adapted classifier returns,
+    for inputs ``x`` ``(B, ...)``, the logits ``(B, N)`` of :func:`utils.meta.protonet_logits`
+    (negative squared distances to the ``N`` class prototypes). As an ``nn.Module`` it can be a
+    teacher of :func:`distill`, alone or in a list (an ensemble of adapted meta-learners).
+
+    Args:
+        encoder: the meta-trained embedding network (shared, not copied; used in eval mode).
+        support_x: ``(N*K, ...)`` support inputs; support_y: ``(N*K,)`` class ids ``0 … N-1``.
+    """
+
+    def __init__(self, encoder: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor):
+        super().__init__()
+        if support_y.dim() != 1 or len(support_y) != len(support_x) or support_y.dtype not in (torch.int64, torch.int32):
+            raise course_error("support set", "inputs (N*K, ...) and integer class ids (N*K,)",
+                               f"{tuple(support_x.shape)} and {tuple(support_y.shape)} {support_y.dtype}",
+                               "pass one task's support images and their labels 0 … N-1")
+        self.encoder = encoder
+        self.register_buffer("support_x", support_x)
+        self.register_buffer("support_y", support_y.long())
+        self.n_way = int(support_y.max()) + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from .meta import protonet_logits
+        return protonet_logits(self.encoder(self.support_x), self.support_y, self.encoder(x), self.n_way)
