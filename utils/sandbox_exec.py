@@ -1,0 +1,108 @@
+"""Execute one notebook, cell by cell, and stream each executed cell back (run inside the sandbox).
+
+``python -m utils.sandbox_exec NOTEBOOK --timeout S [--skip I ...]`` is what
+:mod:`utils.sandbox` starts inside bubblewrap: the client (nbclient) and the kernel it starts
+share the sandbox's private loopback, so the kernel never needs the outside network.
+
+Protocol (one JSON object per line, on the stdout this process had when it started; the kernel
+and everything it starts get ``/dev/null`` instead, so they cannot write into this channel):
+
+* ``{"event": "started"}`` once the kernel answers;
+* ``{"event": "begin", "index": I}`` before cell ``I`` runs;
+* ``{"event": "cell", "index": I, "cell": {...}}`` after it ran (outputs included);
+* ``{"event": "stopped", "index": I, "why": "..."}`` when cell ``I`` ended the kernel or ignored
+  the interrupt after the time limit (the caller reruns without it);
+* ``{"event": "done"}`` at the end.
+
+Cells listed with ``--skip`` are not run (the caller has already learned they break the kernel).
+The caller treats this stream as the kernel's word: it computes scores itself and guards the
+whole run with its own wall-clock limit (see :func:`utils.sandbox.execute_notebook`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+#: The error nbgrader records for a cell that ran past the time limit (same shape as nbgrader's).
+TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
+                 "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
+
+
+def _channel():
+    """Keep the original stdout for the protocol; point fd 1 and 2 of everything started later
+    at /dev/null (kernel messages still arrive over ZMQ)."""
+    out_fd = os.dup(1)  # os.dup: not inheritable, so the kernel does not get it
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    stream = os.fdopen(out_fd, "w", buffering=1)
+
+    def send(**msg):
+        stream.write(json.dumps(msg) + "\n")
+        stream.flush()
+    return send
+
+
+def _link_cache() -> None:
+    """Inside the sandbox: the read-only data cache appears in the writable cache folder as
+    links, so cached files are read and new ones are written to the private layer."""
+    ro, rw = os.environ.get("COURSE_CACHE_RO"), os.environ.get("COURSE_CACHE_DIR")
+    if not (os.environ.get("COURSE_SANDBOXED") and ro and rw and os.path.isdir(ro)):
+        return
+    for name in os.listdir(ro):
+        target = os.path.join(rw, name)
+        if not os.path.lexists(target):
+            os.symlink(os.path.join(ro, name), target)
+
+
+def run(path: str, timeout: int, skip: set[int], send) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+                            error_on_timeout=TIMEOUT_ERROR, raise_on_iopub_timeout=True,
+                            iopub_timeout=10, kernel_name="python3", record_timing=False,
+                            startup_timeout=120,
+                            extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    with client.setup_kernel():
+        send(event="started")
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or index in skip:
+                continue
+            send(event="begin", index=index)
+            try:
+                client.execute_cell(cell, index)
+            except DeadKernelError:
+                send(event="stopped", index=index, why="ended the kernel")
+                return
+            except CellTimeoutError:
+                send(event="stopped", index=index,
+                     why=f"ran past the time limit of {timeout} s and ignored the interrupt")
+                return
+            send(event="cell", index=index, cell=cell)
+    send(event="done")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m utils.sandbox_exec")
+    p.add_argument("notebook")
+    p.add_argument("--timeout", type=int, required=True)
+    p.add_argument("--skip", type=int, nargs="*", default=[])
+    args = p.parse_args(argv)
+    send = _channel()
+    _link_cache()
+    try:
+        run(args.notebook, args.timeout, set(args.skip), send)
+    except Exception as exc:  # noqa: BLE001  (reported to the caller, which decides)
+        send(event="crashed", why=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
