@@ -5,6 +5,7 @@ Commands
   run    execute every chapter headless (papermill, FAST unless --full) and print a table
   sync   strip solutions/ and regenerate chapters/ with nbgrader (--check: only compare)
   grade  self-grade your notebook against the hidden tests (never modifies it)
+  autograde  (instructors) autograde collected submissions of an nbgrader course, sandboxed
   bench  run a benchmark (utils.bench)
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
@@ -25,6 +26,7 @@ COMMANDS = {
     "run": "execute every chapter headless with papermill and print a summary table",
     "sync": "strip solutions/ notebooks and regenerate chapters/ with nbgrader",
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
+    "autograde": "instructors: autograde an nbgrader course's submissions with learner code sandboxed",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
 }
 PROG = "python -m utils.course"
@@ -77,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: 120)")
     g.add_argument("--json", action="store_true", help="print the report as JSON")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run your code without the sandbox (default: sandboxed where bubblewrap works)")
+
+    a = sub.add_parser("autograde", help=COMMANDS["autograde"])
+    a.add_argument("assignment", help="the assignment (chapter) to autograde, e.g. 02_maml_vs_transfer")
+    a.add_argument("--course-dir", type=Path, default=Path("."), metavar="DIR",
+                   help="the nbgrader course folder (gradebook.db, submitted/); default: here")
+    a.add_argument("--student", nargs="+", default=None, metavar="ID",
+                   help="only these students (default: every collected submission)")
+    a.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds (default: the course's c.Execute.timeout)")
+    a.add_argument("--unsafe", action="store_true",
+                   help="run learner code WITHOUT the sandbox when none is available")
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.bench")
@@ -162,8 +177,22 @@ def cmd_grade(args) -> int:
     if not args.json:
         print(f"Grading {args.path} in a temporary nbgrader course (this runs the notebook)...",
               flush=True)
-    report = grade_notebook(args.path, root=args.root, chapter=args.chapter, timeout=timeout)
+    report = grade_notebook(args.path, root=args.root, chapter=args.chapter, timeout=timeout,
+                            sandbox=False if args.no_sandbox else None)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    from .autograde import autograde_course
+
+    print(f"Autograding {args.assignment} in {args.course_dir.resolve()} (learner code sandboxed)...",
+          flush=True)
+    results = autograde_course(args.course_dir, args.assignment, students=args.student,
+                               timeout=args.timeout, unsafe=args.unsafe)
+    for r in results:
+        print(r.format())
+    print(f"{len(results)} notebook(s) autograded; scores are in the gradebook.")
     return 0
 
 
@@ -179,7 +208,8 @@ def cmd_bench(args) -> int:
     return int(result or 0)
 
 
-HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench}
+HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
+            "autograde": cmd_autograde, "bench": cmd_bench}
 
 
 def _command_index(argv: list[str]) -> int | None:

@@ -160,6 +160,7 @@ class _Run:
     culprit: int | None = None
     why: str = ""
     stderr: str = ""
+    tampered: tuple | None = None               # (index, what) of the first tampering cell
 
 
 def _reader(stream, q: queue.Queue) -> None:
@@ -219,6 +220,8 @@ def _run_once(nb_path: Path, work: Path, timeout: int, skip: set[int], sandboxed
                     run.culprit, run.why = int(msg["index"]), str(msg.get("why", "stopped"))
                 elif ev == "crashed" and run.culprit is None:
                     run.culprit, run.why = current, str(msg.get("why", "crashed"))
+                elif ev == "tampered" and run.tampered is None:
+                    run.tampered = (int(msg["index"]), str(msg.get("what", "")))
                 elif ev == "done":
                     run.done = True
         finally:
@@ -247,6 +250,7 @@ class Execution:
     sandbox_note: str                                   # "" or "ran UNSANDBOXED: <why>"
     stopped: dict = field(default_factory=dict)         # cell index -> what the cell did
     notes: list = field(default_factory=list)
+    tampered: str = ""                                  # what a cell changed in the kernel
 
 
 def _cell_name(cell, index: int) -> str:
@@ -295,6 +299,9 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
         skip: set[int] = set()
         for _ in range(max_reruns + 1):
             run = _run_once(nb_path, work, timeout, skip, sandboxed, info)
+            if run.tampered and not out.tampered:
+                i, what = run.tampered
+                out.tampered = f"cell {_cell_name(out.notebook.cells[i], i)!r} {what}"
             for i, c in run.cells.items():
                 cell = out.notebook.cells[i]
                 cell.outputs = [from_dict(o) for o in c.get("outputs", [])]
@@ -322,6 +329,19 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
                                                     "the notebook was graded again without it"))]
             out.notes.append(f"cell {_cell_name(cell, i)!r} {why}; the rest of the notebook "
                              "was graded without it.")
+        if out.tampered:
+            _fail_every_test(out.notebook, out.tampered)
+            out.notes.append(f"integrity check failed, so every autograded exercise scores 0: "
+                             f"{out.tampered}.")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _fail_every_test(nb: NotebookNode, why: str) -> None:
+    """Give every autograded test cell an error output (nbgrader then stores 0 for it)."""
+    for cell in nb.cells:
+        m = nbgrader_meta(cell)
+        if cell.cell_type == "code" and m.get("grade") and not m.get("solution"):
+            cell.outputs.append(from_dict(_error("IntegrityError", f"{why}; every autograded "
+                                                 "exercise of this notebook scores 0")))

@@ -12,6 +12,11 @@ and everything it starts get ``/dev/null`` instead, so they cannot write into th
 * ``{"event": "cell", "index": I, "cell": {...}}`` after it ran (outputs included);
 * ``{"event": "stopped", "index": I, "why": "..."}`` when cell ``I`` ended the kernel or ignored
   the interrupt after the time limit (the caller reruns without it);
+* ``{"event": "tampered", "index": I, "what": "..."}`` when, after cell ``I``, the kernel's
+  machinery that decides what a cell runs and how its errors are shown (input and AST
+  transformers, trace/profile hooks, exception handlers, the shell's run/traceback methods)
+  differs from what it was before the first cell (read with ``user_expressions``, which IPython
+  evaluates without the input transformers);
 * ``{"event": "done"}`` at the end.
 
 Cells listed with ``--skip`` are not run (the caller has already learned they break the kernel).
@@ -45,6 +50,53 @@ def _channel():
     return send
 
 
+#: Evaluated in the kernel after every cell (user_expressions skip the input transformers).
+GUARD_EXPR = (
+    "(lambda ip, sys: repr(("
+    "[(type(x).__name__, [id(f) for f in x]) for x in (ip.input_transformers_cleanup, "
+    "ip.input_transformers_post, ip.ast_transformers, ip.input_transformer_manager.cleanup_transforms, "
+    "ip.input_transformer_manager.line_transforms, ip.input_transformer_manager.token_transformers)], "
+    "id(sys.gettrace()), id(sys.getprofile()), id(sys.excepthook), repr(ip.custom_exceptions), "
+    "id(ip.CustomTB), sorted(k for k, v in vars(ip).items() if callable(v) and hasattr(type(ip), k)), "
+    "[id(getattr(type(ip), k, None)) for k in ('run_cell', 'run_cell_async', 'run_ast_nodes', "
+    "'run_code', 'showtraceback', '_showtraceback', 'transform_cell', 'transform_ast', "
+    "'user_expressions', 'showsyntaxerror')], id(type(ip.input_transformer_manager).transform_cell)"
+    ")))(__import__('IPython').get_ipython(), __import__('sys'))")
+
+
+def _guard_state(client) -> str:
+    """The kernel's cell machinery, as a string to compare (see :data:`GUARD_EXPR`)."""
+    from jupyter_core.utils import run_sync
+
+    async def probe():
+        msg_id = client.kc.execute("", silent=True, store_history=False,
+                                   user_expressions={"g": GUARD_EXPR})
+        while True:
+            reply = await client.kc.shell_channel.get_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        content = reply["content"]
+        value = content.get("user_expressions", {}).get("g", {})
+        if content.get("status") != "ok" or value.get("status") != "ok":
+            return "unreadable: " + str(content.get("status")) + " " + str(value.get("ename", ""))
+        return value["data"]["text/plain"]
+    return run_sync(probe)()
+
+
+def _add_reply_error(cell, execute_reply=None, **_) -> None:
+    """Like nbgrader's Execute: a cell whose reply says "error" gets an error output even when
+    the kernel showed none (a patched traceback display cannot hide a failure)."""
+    content = (execute_reply or {}).get("content", {})
+    if content.get("status") != "error":
+        return
+    if not any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        from nbformat import from_dict
+
+        cell.outputs.append(from_dict({"output_type": "error", "ename": content.get("ename", "Error"),
+                                       "evalue": content.get("evalue", ""),
+                                       "traceback": content.get("traceback") or ["(no traceback shown)"]}))
+
+
 def _link_cache() -> None:
     """Inside the sandbox: the read-only data cache appears in the writable cache folder as
     links, so cached files are read and new ones are written to the private layer."""
@@ -69,7 +121,10 @@ def run(path: str, timeout: int, skip: set[int], send) -> None:
                             startup_timeout=120,
                             extra_arguments=["--HistoryManager.hist_file=:memory:"],
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    client.on_cell_executed = _add_reply_error
+    tampered = False
     with client.setup_kernel():
+        baseline = _guard_state(client)
         send(event="started")
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or index in skip:
@@ -85,6 +140,16 @@ def run(path: str, timeout: int, skip: set[int], send) -> None:
                      why=f"ran past the time limit of {timeout} s and ignored the interrupt")
                 return
             send(event="cell", index=index, cell=cell)
+            if not tampered:
+                try:
+                    state = _guard_state(client)
+                except Exception as exc:  # noqa: BLE001  (no answer is itself a finding)
+                    state = f"unreadable: {type(exc).__name__}"
+                if state != baseline:
+                    tampered = True
+                    send(event="tampered", index=index,
+                         what="changed how the kernel runs cells or shows errors (input/AST "
+                              "transformers, trace or profile hooks, exception handlers)")
     send(event="done")
 
 
