@@ -113,16 +113,16 @@ def autograde_course(course: str | Path, assignment: str, *, students: list[str]
     in seconds (default: the course's ``c.Execute.timeout``). ``unsafe``: run learner code
     unsandboxed when no sandbox is available (otherwise a CourseError says why not).
     """
-    course = Path(course).resolve()
-    if not (course / "gradebook.db").exists():
-        raise course_error(f"course folder {course}", "an nbgrader course with gradebook.db",
-                           "no gradebook.db", "pass --course-dir (the folder holding "
-                           "nbgrader_config.py, submitted/ and gradebook.db)")
     ok, why = sandbox_status()
     if not ok and not unsafe:
         raise course_error("the grading sandbox", "bubblewrap able to isolate learner code",
                            why, "install bubblewrap (apt-get install bubblewrap) on the Linux "
                            "host, or pass --unsafe to autograde without isolation")
+    course = Path(course).resolve()
+    if not (course / "gradebook.db").exists():
+        raise course_error(f"course folder {course}", "an nbgrader course with gradebook.db",
+                           "no gradebook.db", "pass --course-dir (the folder holding "
+                           "nbgrader_config.py, submitted/ and gradebook.db)")
     who = _students(course, assignment, students)
     results = []
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as tmp:
