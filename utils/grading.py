@@ -2,14 +2,21 @@
 
 :func:`grade_notebook` (and :func:`grade_notebooks` for several at once) copies the learner's
 notebook into a throw-away nbgrader course built from ``solutions/`` (see
-:mod:`utils.nbgrader_course`), autogrades it with a per-cell time limit and returns a
+:mod:`utils.nbgrader_course`), autogrades it with a per-cell time limit, the learner's code
+running in the sandbox of :mod:`utils.sandbox` where one is available, and returns a
 :class:`GradeReport` with the points of every exercise and why a test failed.
 ``python -m utils.course grade PATH`` prints that report.
+
+The points are computed here from the executed notebook that comes back (which test cells
+raised: :func:`scores_from_notebook`), never from a file the kernel could write, and compared
+with nbgrader's gradebook (a difference is reported as tampering). When the chapter's locked
+``integrity-check`` cell raised or is missing, every autograded exercise scores 0.
 
 What the learner handed in is checked first, and each problem becomes a note in the report
 rather than a crash: a notebook from another chapter (decided by its exercises' grade ids),
 locked test cells that were edited (nbgrader restores them from its gradebook) or deleted
-(put back), cells that ran past the time limit (interrupted; the rest still runs).
+(put back), cells that ran past the time limit (interrupted; the rest still runs), a pasted
+copy of an answer cell (graded once), a cell that ended the kernel (run again without it).
 """
 from __future__ import annotations
 
