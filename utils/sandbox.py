@@ -89,7 +89,7 @@ def _probe() -> tuple[bool, str]:
 def sandbox_status() -> tuple[bool, str]:
     """(available, bwrap path or the reason it is not), honouring ``COURSE_SANDBOX=off``."""
     if os.environ.get(SANDBOX_ENV, "").lower() in ("off", "0", "no"):
-        return False, f"{SANDBOX_ENV}=off"
+        return False, f"the sandbox was switched off (--no-sandbox or {SANDBOX_ENV}=off)"
     return _probe()
 
 
