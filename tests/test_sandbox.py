@@ -25,6 +25,7 @@ def writable(path):
     try:
         with open(os.path.join(path, ".probe"), "w") as f:
             f.write("x")
+        os.remove(os.path.join(path, ".probe"))  # unsandboxed, this is the real folder
         return True
     except OSError:
         return False
