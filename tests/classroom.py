@@ -47,10 +47,15 @@ def run_nbgrader(cwd: Path, *args: str, env: dict | None = None, timeout: float 
 def _autograde(course_dir: Path, assignment: str, timeout: float = 1500) -> None:
     """Autograde every collected submission of ``assignment`` in the course at ``course_dir``.
 
-    Every autograde of the classroom tests goes through here.
+    Every autograde of the classroom tests goes through here: the course's sandboxed
+    ``python -m utils.course autograde`` (learner code in bubblewrap, scores recomputed outside
+    the kernel), exactly as INSTRUCTORS.md tells an instructor to run it.
     """
-    # lead: switch to `python -m utils.course autograde` at merge
-    run_nbgrader(course_dir, "autograde", assignment, "--force", timeout=timeout)
+    proc = subprocess.run([sys.executable, "-m", "utils.course", "autograde", assignment,
+                           "--course-dir", str(course_dir)], cwd=REPO, env=course_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (f"course autograde {assignment} (course {course_dir}) exited "
+                                  f"{proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
 def make_exchange(path: Path) -> Path:

@@ -5,6 +5,7 @@ Commands
   run    execute every chapter headless (papermill, FAST unless --full) and print a table
   sync   strip solutions/ and regenerate chapters/ with nbgrader (--check: only compare)
   grade  self-grade your notebook against the hidden tests (never modifies it)
+  autograde  (instructors) autograde collected submissions of an nbgrader course, sandboxed
   progress  grade every chapter notebook you work in and print one table (your dashboard)
   bench  run a benchmark (utils.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
@@ -27,6 +28,7 @@ COMMANDS = {
     "run": "execute every chapter headless with papermill and print a summary table",
     "sync": "strip solutions/ notebooks and regenerate chapters/ with nbgrader",
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
+    "autograde": "instructors: autograde an nbgrader course's submissions with learner code sandboxed",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
     "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
     "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
@@ -81,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: 120)")
     g.add_argument("--json", action="store_true", help="print the report as JSON")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run your code without the sandbox (default: sandboxed where bubblewrap works)")
+
+    a = sub.add_parser("autograde", help=COMMANDS["autograde"])
+    a.add_argument("assignment", help="the assignment (chapter) to autograde, e.g. 02_maml_vs_transfer")
+    a.add_argument("--course-dir", type=Path, default=Path("."), metavar="DIR",
+                   help="the nbgrader course folder (gradebook.db, submitted/); default: here")
+    a.add_argument("--student", nargs="+", default=None, metavar="ID",
+                   help="only these students (default: every collected submission)")
+    a.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds (default: the course's c.Execute.timeout)")
+    a.add_argument("--unsafe", action="store_true",
+                   help="run learner code WITHOUT the sandbox when none is available")
 
     pr = sub.add_parser("progress", help=COMMANDS["progress"])
     pr.add_argument("--chapters", type=Path, default=None, metavar="DIR",
@@ -184,7 +199,8 @@ def cmd_grade(args) -> int:
     if not args.json:
         print(f"Grading {args.path} in a temporary nbgrader course (this runs the notebook)...",
               flush=True)
-    report = grade_notebook(args.path, root=args.root, chapter=args.chapter, timeout=timeout)
+    report = grade_notebook(args.path, root=args.root, chapter=args.chapter, timeout=timeout,
+                            sandbox=False if args.no_sandbox else None)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 
@@ -205,6 +221,19 @@ def cmd_progress(args) -> int:
     return 1 if any(r.error for r in rows) else 0
 
 
+def cmd_autograde(args) -> int:
+    from .autograde import autograde_course
+
+    print(f"Autograding {args.assignment} in {args.course_dir.resolve()} (learner code sandboxed)...",
+          flush=True)
+    results = autograde_course(args.course_dir, args.assignment, students=args.student,
+                               timeout=args.timeout, unsafe=args.unsafe)
+    for r in results:
+        print(r.format())
+    print(f"{len(results)} notebook(s) autograded; scores are in the gradebook.")
+    return 0
+
+
 def cmd_bench(args) -> int:
     try:
         bench = importlib.import_module("utils.bench")
@@ -217,30 +246,9 @@ def cmd_bench(args) -> int:
     return int(result or 0)
 
 
-def cmd_bank(args) -> int:
-    from .interview import LANGUAGES, TOPICS, load_bank, practice_sheet
-
-    if args.lang not in LANGUAGES:
-        raise course_error("--lang", "one of " + ", ".join(LANGUAGES), repr(args.lang),
-                           "pass --lang en (English), --lang zh (中文) or --lang both")
-    unknown = [t for t in args.topic or () if t not in TOPICS]
-    if unknown:
-        raise course_error("--topic", "one of " + ", ".join(TOPICS), repr(unknown[0]),
-                           "pass a topic from that list, e.g. --topic distillation")
-    sheet = practice_sheet(load_bank(), topics=args.topic, lang=args.lang)
-    if args.out is None:
-        sys.stdout.write(sheet)
-        return 0
-    if not args.out.parent.is_dir():
-        raise course_error(f"--out {args.out}", "a file in an existing folder",
-                           f"no folder {args.out.parent}", "create the folder or pick another path")
-    args.out.write_text(sheet, encoding="utf-8")
-    print(f"wrote {args.out} ({len(sheet.splitlines())} lines)")
-    return 0
-
-
-HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench,
-            "bank": cmd_bank, "progress": cmd_progress}
+HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
+            "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
+            "progress": cmd_progress}
 
 
 def _command_index(argv: list[str]) -> int | None:

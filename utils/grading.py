@@ -2,14 +2,21 @@
 
 :func:`grade_notebook` (and :func:`grade_notebooks` for several at once) copies the learner's
 notebook into a throw-away nbgrader course built from ``solutions/`` (see
-:mod:`utils.nbgrader_course`), autogrades it with a per-cell time limit and returns a
+:mod:`utils.nbgrader_course`), autogrades it with a per-cell time limit, the learner's code
+running in the sandbox of :mod:`utils.sandbox` where one is available, and returns a
 :class:`GradeReport` with the points of every exercise and why a test failed.
 ``python -m utils.course grade PATH`` prints that report.
+
+The points are computed here from the executed notebook that comes back (which test cells
+raised: :func:`scores_from_notebook`), never from a file the kernel could write, and compared
+with nbgrader's gradebook (a difference is reported as tampering). When the chapter's locked
+``integrity-check`` cell raised or is missing, every autograded exercise scores 0.
 
 What the learner handed in is checked first, and each problem becomes a note in the report
 rather than a crash: a notebook from another chapter (decided by its exercises' grade ids),
 locked test cells that were edited (nbgrader restores them from its gradebook) or deleted
-(put back), cells that ran past the time limit (interrupted; the rest still runs).
+(put back), cells that ran past the time limit (interrupted; the rest still runs), a pasted
+copy of an answer cell (graded once), a cell that ended the kernel (run again without it).
 """
 from __future__ import annotations
 
@@ -50,6 +57,8 @@ class GradeReport:
     timeout: int
     exercises: list[ExerciseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: whether the learner's code ran in the sandbox (None: not known, e.g. an old report)
+    sandboxed: bool | None = None
 
     @property
     def autograded(self) -> list[ExerciseResult]:
@@ -76,7 +85,8 @@ class GradeReport:
 
     def format(self) -> str:
         """The human-readable report printed by the CLI."""
-        lines = [f"Chapter {self.chapter}: {self.notebook} (per-cell time limit {self.timeout} s)"]
+        where = {True: ", sandboxed", False: ", UNSANDBOXED"}.get(self.sandboxed, "")
+        lines = [f"Chapter {self.chapter}: {self.notebook} (per-cell time limit {self.timeout} s{where})"]
         lines += [f"  note: {n}" for n in self.notes]
         width = max([len(e.grade_id) for e in self.exercises] + [8])
         lines.append(f"  {'exercise'.ljust(width)}  {'points':>7}  result")
@@ -304,15 +314,131 @@ def _results(release: NotebookNode, graded: NotebookNode, scores: dict, timeout:
     return results
 
 
+# --------------------------------------------------------------------------- duplicates
+def dedupe_grade_ids(nb: NotebookNode) -> tuple[NotebookNode, list[str]]:
+    """Keep the nbgrader metadata of the first cell with each grade id; later copies (a pasted
+    answer cell) become ordinary cells that still run. Returns the notebook and notes."""
+    out = copy.deepcopy(nb)
+    seen, dupes = set(), {}
+    for cell in out.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if not gid:
+            continue
+        if gid in seen:
+            dupes[gid] = dupes.get(gid, 1) + 1
+            cell.metadata.pop("nbgrader", None)
+        seen.add(gid)
+    notes = [f"cell {gid!r} appears {n} times in your notebook; the first copy was graded and the "
+             "others ran as ordinary cells (delete the extra copies)." for gid, n in dupes.items()]
+    return out, notes
+
+
+# --------------------------------------------------------------------------- scores
+#: grade id of the locked test cell that ends every chapter and checks nothing was tampered with.
+INTEGRITY_ID = "integrity-check"
+
+
+def graded_cells(source: NotebookNode) -> dict[str, tuple[float, bool]]:
+    """grade_id -> (max points, autograded?) for every graded cell of the instructor's notebook."""
+    out = {}
+    for cell in source.cells:
+        m = nbgrader_meta(cell)
+        if m.get("grade"):
+            auto = cell.cell_type == "code" and not m.get("solution")
+            out[m["grade_id"]] = (float(m.get("points", 0)), auto)
+    return out
+
+
+def scores_from_notebook(graded: NotebookNode, source: NotebookNode | dict) -> dict[str, tuple[float | None, float]]:
+    """grade_id -> (score, max score) computed from the executed notebook ``graded``.
+
+    Points come from the instructor's ``source`` notebook (or a :func:`graded_cells` dict);
+    the rule is nbgrader's (an error or stderr output scores 0, a number shown as the cell's
+    result is partial credit, anything else full points). A test cell missing from ``graded``
+    scores 0. Written answers and code graded by hand: ``None``.
+    """
+    from nbgrader.utils import determine_grade
+
+    cells = graded_cells(source) if isinstance(source, NotebookNode) else source
+    have = cell_by_grade_id(graded)
+    out = {}
+    for gid, (max_points, auto) in cells.items():
+        mine = have.get(gid)
+        if not auto:
+            out[gid] = (None, max_points)
+        elif mine is None or mine.cell_type != "code":
+            out[gid] = (0.0, max_points)
+        else:
+            probe = copy.deepcopy(mine)
+            probe.metadata["nbgrader"] = dict(nbgrader_meta(mine), grade=True, solution=False,
+                                              points=max_points)
+            out[gid] = (float(determine_grade(probe)[0]), max_points)
+    return out
+
+
+def integrity_failure(graded: NotebookNode, source: NotebookNode | dict) -> str | None:
+    """Why the chapter's ``integrity-check`` cell failed (its error, or that it is missing);
+    ``None`` when it passed or the chapter has none."""
+    if INTEGRITY_ID not in (cell_by_grade_id(source) if isinstance(source, NotebookNode) else source):
+        return None
+    cell = cell_by_grade_id(graded).get(INTEGRITY_ID)
+    if cell is None:
+        return "the integrity check did not run (its cell is missing)"
+    err = _error_of(cell)
+    if err is None:
+        return None
+    return f"{err.get('ename', 'Error')}: {_first_lines(err.get('evalue', ''), 3, 300) or 'no message'}"
+
+
+def compare_with_gradebook(mine: dict, gradebook: dict) -> list[str]:
+    """Notes for every exercise where nbgrader's gradebook disagrees with the scores computed
+    from the executed notebook (someone changed one of them: tampering)."""
+    notes = []
+    for gid, (score, _) in mine.items():
+        theirs = gradebook.get(gid, (None, None))[0]
+        if score is None or (theirs is not None and abs(theirs - score) < 1e-9):
+            continue
+        notes.append(f"tampering: the gradebook says {theirs} for {gid!r} but the executed notebook "
+                     f"gives {_num(score)}; the report uses the executed notebook.")
+    return notes
+
+
+def _answers_that_failed_but_passed(graded: NotebookNode, scores: dict, timeout: int) -> list[str]:
+    """Notes for answer cells that raised or timed out while every test after them passed."""
+    notes = []
+    cells = graded.cells
+    for i, cell in enumerate(cells):
+        if not is_answer_cell(cell) or cell.cell_type != "code":
+            continue
+        err = _error_of(cell)
+        if err is None:
+            continue
+        tests = []
+        for c in cells[i + 1:]:
+            if is_test_cell(c):
+                tests.append(nbgrader_meta(c).get("grade_id"))
+            elif tests or is_answer_cell(c):
+                break
+        if tests and all(scores.get(t, (0, 1))[0] is not None and scores[t][0] >= scores[t][1] > 0
+                         for t in tests):
+            _, msg = _describe_error(err, timeout)
+            notes.append(f"your answer cell {nbgrader_meta(cell).get('grade_id')!r} raised or was "
+                         f"stopped ({msg}), yet its test passed: check the answer cell.")
+    return notes
+
+
 # --------------------------------------------------------------------------- grading
 def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
                     chapter: str | None = None,
-                    timeout: int = DEFAULT_CELL_TIMEOUT) -> list[GradeReport]:
+                    timeout: int = DEFAULT_CELL_TIMEOUT,
+                    sandbox: bool | None = None) -> list[GradeReport]:
     """Grade several learner notebooks (one nbgrader run per chapter); one report each, in order.
 
     ``root`` is the course checkout holding ``solutions/`` (default: this project). ``chapter``
     forces the chapter instead of detecting it. ``timeout`` is the per-cell limit in seconds.
-    The learners' files are only read.
+    ``sandbox``: learner code runs in the sandbox of :mod:`utils.sandbox` when available
+    (``None``), must (``True``) or must not (``False``). The learners' files are only read.
+    Scores are computed here from the executed notebooks, cross-checked with nbgrader's gradebook.
     """
     root = Path(root or PROJECT_ROOT).resolve()
     items = []
@@ -323,7 +449,7 @@ def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
         items.append((p, nb, ch, notes))
 
     reports = []
-    with TempCourse(root, timeout=timeout) as course:
+    with TempCourse(root, timeout=timeout, sandbox=sandbox) as course:
         releases, sources = {}, {}
         chapters = list(dict.fromkeys(it[2] for it in items))
         for ch in chapters:
@@ -335,21 +461,39 @@ def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
         students = []
         for k, (p, nb, ch, notes) in enumerate(items):
             student = "self" if len(items) == 1 else f"self{k}"
-            prepared, more = check_locked_cells(nb, releases[ch], sources[ch])
+            prepared, more = dedupe_grade_ids(nb)
+            notes.extend(more)
+            prepared, more = check_locked_cells(prepared, releases[ch], sources[ch])
             notes.extend(more)
             course.submit(student, ch, prepared)
             students.append(student)
         course.autograde()
         for (p, nb, ch, notes), student in zip(items, students):
             graded = course.autograded_notebook(ch, student)
-            report = GradeReport(notebook=str(p), chapter=ch, timeout=timeout, notes=notes)
-            report.exercises = _results(releases[ch], graded, course.scores(ch, student), timeout)
+            run = course.grading_notes(ch, student)
+            report = GradeReport(notebook=str(p), chapter=ch, timeout=timeout,
+                                 sandboxed=run.get("sandboxed"))
+            if run.get("sandbox_note"):
+                report.notes.append(run["sandbox_note"])
+            report.notes.extend(notes + run.get("notes", []))
+            scores = scores_from_notebook(graded, sources[ch])
+            report.notes.extend(compare_with_gradebook(scores, course.scores(ch, student)))
+            report.exercises = _results(releases[ch], graded, scores, timeout)
+            report.notes.extend(_answers_that_failed_but_passed(graded, scores, timeout))
+            broken = integrity_failure(graded, sources[ch])
+            if broken:
+                report.notes.append(f"integrity check failed, so every autograded exercise of this "
+                                    f"chapter scores 0: {broken}")
+                for e in report.autograded:
+                    if e.points:
+                        e.points, e.status = 0.0, "failed"
+                        e.message = "0 because the chapter's integrity check failed (see the notes)"
             report.notes.extend(_other_problems(graded, timeout))
             reports.append(report)
     return reports
 
 
 def grade_notebook(path: str | Path, *, root: str | Path | None = None, chapter: str | None = None,
-                   timeout: int = DEFAULT_CELL_TIMEOUT) -> GradeReport:
+                   timeout: int = DEFAULT_CELL_TIMEOUT, sandbox: bool | None = None) -> GradeReport:
     """Grade one learner notebook; see :func:`grade_notebooks`."""
-    return grade_notebooks([path], root=root, chapter=chapter, timeout=timeout)[0]
+    return grade_notebooks([path], root=root, chapter=chapter, timeout=timeout, sandbox=sandbox)[0]

@@ -14,6 +14,7 @@ use nbgrader exactly the way an instructor does (its command line, the repositor
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -65,9 +66,11 @@ class TempCourse:
     """
 
     def __init__(self, root: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT,
-                 workdir: str | Path | None = None):
+                 workdir: str | Path | None = None, sandbox: bool | None = None):
         self.root = Path(root).resolve()
         self.timeout = int(timeout)
+        #: learner code in the sandbox: None when available, True required, False never
+        self.sandbox = sandbox
         self._own_tmp = workdir is None
         self.path = Path(tempfile.mkdtemp(prefix="course-nbgrader-")) if workdir is None else Path(workdir)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -116,11 +119,19 @@ class TempCourse:
             write_notebook(strip_notebook(read_notebook(nb_path)), nb_path)
         return dst_dir
 
-    def nbgrader(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-        """Run ``python -m nbgrader ARGS`` in the course folder; raise a CourseError on failure."""
-        cmd = [sys.executable, "-m", "nbgrader", *args]
+    def nbgrader(self, *args: str, timeout: float | None = None,
+                 module: str = "nbgrader") -> subprocess.CompletedProcess:
+        """Run ``python -m nbgrader ARGS`` in the course folder; raise a CourseError on failure.
+
+        ``module="utils.nbgrader_sandbox"`` runs the sandboxed autograde instead.
+        """
+        cmd = [sys.executable, "-m", module, *args]
+        extra = {"COURSE_GRADING_NOTES": str(self.path / "grading-notes")}
+        if self.sandbox is not None:
+            extra["COURSE_SANDBOX"] = "require" if self.sandbox else "off"
+        env = course_env(extra=extra)
         try:
-            proc = subprocess.run(cmd, cwd=self.path, env=course_env(), capture_output=True,
+            proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True,
                                   text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise course_error(f"nbgrader {args[0]}", f"to finish within {timeout:.0f} s",
@@ -167,7 +178,8 @@ class TempCourse:
     def autograde(self, chapter: str = "*", student: str | None = None, *, n_cells: int = 200) -> None:
         """``nbgrader autograde`` for ``chapter`` (``"*"``: all) and every submitted student, or ``student``.
 
-        A generous overall limit (per-cell limit x cells x submissions) guards against a
+        Learner code runs in the sandbox (:mod:`utils.nbgrader_sandbox`; ``COURSE_SANDBOX=off``
+        runs it without). A generous overall limit (per-cell limit x cells x submissions) guards against a
         kernel that nbgrader cannot interrupt.
         """
         args = ["autograde", chapter, "--force"]
@@ -175,7 +187,8 @@ class TempCourse:
             args.append(f"--student={student}")
         sub = self.path / "submitted"
         n_subs = max(1, sum(1 for _ in sub.glob("*/*"))) if sub.is_dir() else 1
-        self.nbgrader(*args, timeout=300 + n_subs * n_cells * (self.timeout + 5))
+        self.nbgrader(*args, timeout=300 + n_subs * n_cells * (self.timeout + 5),
+                      module="utils.nbgrader_sandbox")
 
     def students(self, chapter: str) -> list[str]:
         """Students with a submission of ``chapter`` in this course."""
@@ -186,6 +199,12 @@ class TempCourse:
     def autograded_notebook(self, chapter: str, student: str):
         """The executed, autograded copy of ``student``'s notebook."""
         return read_notebook(self.path / "autograded" / student / chapter / f"{chapter}.ipynb")
+
+    def grading_notes(self, chapter: str, student: str) -> dict:
+        """What the sandboxed execution of ``student``'s ``chapter`` reported (see
+        :mod:`utils.nbgrader_sandbox`): ``sandboxed``, ``sandbox_note``, ``notes``, ``stopped``."""
+        path = self.path / "grading-notes" / student / chapter / f"{chapter}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def scores(self, chapter: str, student: str) -> dict[str, tuple[float | None, float]]:
         """grade_id -> (auto score or ``None`` if it needs a human, max score), from the gradebook."""
