@@ -6,6 +6,7 @@ Commands
   sync   strip solutions/ and regenerate chapters/ with nbgrader (--check: only compare)
   grade  self-grade your notebook against the hidden tests (never modifies it)
   bench  run a benchmark (utils.bench)
+  check-tests  autograde the chapter's catalogued wrong answers: which do the hidden tests let through?
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -26,6 +27,8 @@ COMMANDS = {
     "sync": "strip solutions/ notebooks and regenerate chapters/ with nbgrader",
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
+    "check-tests": "autograde the catalogued wrong answers of chapters (tests/wrong_answers/): "
+                   "which do the hidden tests let through?",
 }
 PROG = "python -m utils.course"
 
@@ -77,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: 120)")
     g.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    c = sub.add_parser("check-tests", help=COMMANDS["check-tests"])
+    c.add_argument("chapters", nargs="+", metavar="NN", help="chapters (number or name)")
+    c.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds (default: 120)")
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.bench")
@@ -179,7 +187,27 @@ def cmd_bench(args) -> int:
     return int(result or 0)
 
 
-HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench}
+def cmd_check_tests(args) -> int:
+    from .check_tests import check_chapter
+    from .notebooks import find_chapters, select_chapters
+
+    chapters = select_chapters(find_chapters(args.root), args.chapters)
+    failed = []
+    for ch in chapters:
+        print(f"Autograding the wrong answers catalogued for {ch} (this runs the chapter)...", flush=True)
+        result = check_chapter(args.root, ch, timeout=args.timeout)
+        print(result.format(), flush=True)
+        if not result.ok:
+            failed.append(ch)
+    if failed:
+        print(f"Hidden tests let wrong answers through (or a row interferes) in: {', '.join(failed)}. "
+              "What to do: strengthen the test cells named above, or mark an interfering row solo.")
+        return 1
+    return 0
+
+
+HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench,
+            "check-tests": cmd_check_tests}
 
 
 def _command_index(argv: list[str]) -> int | None:
