@@ -138,6 +138,29 @@ def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
             images[torch.cat(query)], ways.repeat_interleave(q_query))
 ''', ["test-sampler"]),
 
+    ("ex-sampler", "`<=` for `<`: refuses a class with exactly K + Q examples",
+     '''import torch
+
+
+def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
+    labels = torch.as_tensor(labels)
+    classes = torch.unique(labels)
+    if n_way > len(classes):
+        raise ValueError(f"n_way={n_way} but only {len(classes)} classes")
+    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]]
+    support, query = [], []
+    for c in picked:
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) <= k_shot + q_query:
+            raise ValueError("too few examples")
+        idx = idx[torch.randperm(len(idx), generator=generator)[:k_shot + q_query]]
+        support.append(idx[:k_shot])
+        query.append(idx[k_shot:])
+    ways = torch.arange(n_way)
+    return (images[torch.cat(support)], ways.repeat_interleave(k_shot),
+            images[torch.cat(query)], ways.repeat_interleave(q_query))
+''', ["test-sampler"]),
+
     # ------------------------------------------------------------------ ex-maml
     ("ex-maml", "first-order meta-gradient (no create_graph)",
      '''import torch
