@@ -47,10 +47,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps every command name on the line of its help (argparse under-counts their indent)."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(len(name) for name in action.choices) + self._current_indent + 4
+            self._action_max_length = max(self._action_max_length, longest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser (one sub-command per entry of :data:`COMMANDS`)."""
     p = _Parser(prog=PROG, description="Everything is a mapping: the course's tooling.",
-                formatter_class=argparse.RawDescriptionHelpFormatter,
+                formatter_class=_Formatter,
                 epilog=f"Run `{PROG} COMMAND --help` for a command's options. Exit codes: 0 done, "
                 "1 a chapter failed or chapters/ is out of sync, 2 bad usage or input.")
     p.add_argument("--root", type=Path, default=PROJECT_ROOT,
