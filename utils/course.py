@@ -9,6 +9,7 @@ Commands
   progress  grade every chapter notebook you work in and print one table (your dashboard)
   bench  run a benchmark (utils.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
+  check-tests  autograde the chapter's catalogued wrong answers: which do the hidden tests let through?
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -32,6 +33,8 @@ COMMANDS = {
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
     "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
     "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
+    "check-tests": "autograde the catalogued wrong answers of chapters (tests/wrong_answers/): "
+                   "which do the hidden tests let through?",
 }
 PROG = "python -m utils.course"
 
@@ -50,10 +53,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps every command name on the line of its help (argparse under-counts their indent)."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max(len(name) for name in action.choices) + self._current_indent + 4
+            self._action_max_length = max(self._action_max_length, longest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser (one sub-command per entry of :data:`COMMANDS`)."""
     p = _Parser(prog=PROG, description="Everything is a mapping: the course's tooling.",
-                formatter_class=argparse.RawDescriptionHelpFormatter,
+                formatter_class=_Formatter,
                 epilog=f"Run `{PROG} COMMAND --help` for a command's options. Exit codes: 0 done, "
                 "1 a chapter failed or chapters/ is out of sync, 2 bad usage or input.")
     p.add_argument("--root", type=Path, default=PROJECT_ROOT,
@@ -106,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--timeout", type=int, default=None, metavar="S",
                     help="per-cell time limit in seconds (default: 120)")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    c = sub.add_parser("check-tests", help=COMMANDS["check-tests"])
+    c.add_argument("chapters", nargs="+", metavar="NN", help="chapters (number or name)")
+    c.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds (default: 120)")
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.bench")
@@ -246,9 +264,49 @@ def cmd_bench(args) -> int:
     return int(result or 0)
 
 
+def cmd_check_tests(args) -> int:
+    from .check_tests import check_chapter
+    from .notebooks import find_chapters, select_chapters
+
+    chapters = select_chapters(find_chapters(args.root), args.chapters)
+    failed = []
+    for ch in chapters:
+        print(f"Autograding the wrong answers catalogued for {ch} (this runs the chapter)...", flush=True)
+        result = check_chapter(args.root, ch, timeout=args.timeout)
+        print(result.format(), flush=True)
+        if not result.ok:
+            failed.append(ch)
+    if failed:
+        print(f"Hidden tests let wrong answers through (or a row interferes) in: {', '.join(failed)}. "
+              "What to do: strengthen the test cells named above, or mark an interfering row solo.")
+        return 1
+    return 0
+
+def cmd_bank(args) -> int:
+    from .interview import LANGUAGES, TOPICS, load_bank, practice_sheet
+
+    if args.lang not in LANGUAGES:
+        raise course_error("--lang", "one of " + ", ".join(LANGUAGES), repr(args.lang),
+                           "pass --lang en (English), --lang zh (中文) or --lang both")
+    unknown = [t for t in args.topic or () if t not in TOPICS]
+    if unknown:
+        raise course_error("--topic", "one of " + ", ".join(TOPICS), repr(unknown[0]),
+                           "pass a topic from that list, e.g. --topic distillation")
+    sheet = practice_sheet(load_bank(), topics=args.topic, lang=args.lang)
+    if args.out is None:
+        sys.stdout.write(sheet)
+        return 0
+    if not args.out.parent.is_dir():
+        raise course_error(f"--out {args.out}", "a file in an existing folder",
+                           f"no folder {args.out.parent}", "create the folder or pick another path")
+    args.out.write_text(sheet, encoding="utf-8")
+    print(f"wrote {args.out} ({len(sheet.splitlines())} lines)")
+    return 0
+
+
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
             "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
-            "progress": cmd_progress}
+            "progress": cmd_progress, "check-tests": cmd_check_tests}
 
 
 def _command_index(argv: list[str]) -> int | None:
