@@ -50,6 +50,23 @@ def test_clean_kernel_passes_the_check(shell):
     assert run(shell, "_REF.check()") is None
 
 
+def test_stdlib_class_caches_are_not_tampering(shell):
+    """copyreg caches ``__slotnames__`` on a class the first time one is copied by reduction;
+    chapter 02 hits it, and it changes nothing the hidden tests rely on."""
+    assert run(shell, "import copyreg\ncopyreg._slotnames(torch.Tensor)") is None
+    assert "__slotnames__" in vars(__import__("torch").Tensor)
+    assert run(shell, "_REF.check()") is None
+    assert "torch.Tensor got new attributes (evil)" in check_error_after(shell, "torch.Tensor.evil = 1")
+
+
+def check_error_after(sh, attack: str) -> str:
+    assert run(sh, attack) is None
+    try:
+        return check_error(sh)
+    finally:
+        run(sh, "del torch.Tensor.evil")
+
+
 @pytest.mark.parametrize("attack, named", [
     ("get_ipython().input_transformers_cleanup.append(lambda lines: lines)", "input_transformers_cleanup"),
     ("get_ipython().input_transformers_post.append(lambda lines: lines)", "input_transformers_post"),

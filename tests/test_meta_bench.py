@@ -10,6 +10,7 @@ from utils.episodes import EpisodeSampler
 from utils.errors import CourseError
 from utils.meta import ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, episode_source, meta_evaluate, sinusoid_source
 from utils.meta_bench import (adaptation_change, cached_learner, evaluate_vectorized, maml_saved_bytes,
+                              meta_iteration_work,
                               meta_iteration_memory, meta_train_cosine, saved_tensor_bytes)
 from utils.models import MLP, mlp_classifier
 from utils.tasks import SinusoidFamily
@@ -152,3 +153,23 @@ def test_adaptation_change():
     assert ch["body"] > 0 and ch["feature_cosine"] < 1
     with pytest.raises(CourseError):
         adaptation_change(MAML(MLP([1, 4, 1]), device="cpu"), batch)
+
+
+def test_meta_iteration_work_is_deterministic_and_orders_the_learners():
+    """Counted work (chapter 02, section 9): second-order MAML dispatches more operators than
+    ProtoNet on the same meta-batch, more inner steps cost more, and counting leaves the learner
+    untouched (it runs on a copy)."""
+    torch.manual_seed(0)
+    B, N, K, Q = 3, 5, 1, 4
+    batch = (torch.randn(B, N * K, 1, 8, 8), torch.arange(N).repeat_interleave(K).repeat(B, 1),
+             torch.randn(B, N * Q, 1, 8, 8), torch.arange(N).repeat_interleave(Q).repeat(B, 1))
+    maml1 = MAML(mlp_classifier(64, [16, 16], N), inner_steps=1, device="cpu")
+    maml3 = MAML(mlp_classifier(64, [16, 16], N), inner_steps=3, device="cpu")
+    fo1 = MAML(mlp_classifier(64, [16, 16], N), inner_steps=1, first_order=True, device="cpu")
+    proto = ProtoNet(mlp_classifier(64, [16, 16], N).features, device="cpu")
+    before = {k: v.clone() for k, v in maml1.model.state_dict().items()}
+    w1, w3, wf, wp = (meta_iteration_work(x, batch) for x in (maml1, maml3, fo1, proto))
+    assert meta_iteration_work(maml1, batch) == w1
+    assert all(torch.equal(before[k], v) for k, v in maml1.model.state_dict().items())
+    assert w3["ops"] > w1["ops"] > wp["ops"] > 0
+    assert w3["flops"] > w1["flops"] > wf["flops"] > 0

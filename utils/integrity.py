@@ -297,6 +297,9 @@ class Refs:
 
 _type, _float, _id = type, float, id
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+#: Attributes the standard library caches on a class the first time its instances are copied or
+#: pickled (``copyreg._slotnames`` stores ``__slotnames__``): legitimate, not tampering.
+_STDLIB_CLASS_CACHES = frozenset({"__slotnames__"})
 
 
 def _plain_tensors_only(fn, name: str):
@@ -415,7 +418,7 @@ def check(refs: "Refs | None" = None, shell=None) -> None:
                 problems.append(f"{name}.{k} was {'replaced' if k in now else 'deleted'}")
     for k in _changed(snap["torch.Tensor"], dict(vars(torch.Tensor))):
         problems.append(f"torch.Tensor.{k} was replaced")
-    extra = sorted(set(vars(torch.Tensor)) - set(snap["torch.Tensor"]))
+    extra = sorted(set(vars(torch.Tensor)) - set(snap["torch.Tensor"]) - _STDLIB_CLASS_CACHES)
     if extra:
         problems.append(f"torch.Tensor got new attributes ({', '.join(extra)})")
     if (_PROFILE[3](), _PROFILE[1]()) != snap["trace"]:

@@ -8,6 +8,9 @@
   meta-iteration: the bytes autograd holds for the backward pass when the forward pass ends.
 * :func:`meta_iteration_memory` — that proxy for any of the course's learners, plus the CUDA
   peak when the learner lives on a GPU.
+* :func:`meta_iteration_work` — what one meta-iteration asks of the machine, counted rather than
+  timed (operators dispatched, floating-point operations), so a chapter can assert a cost
+  ratio that does not depend on how busy the machine is (chapter 02, section 9).
 * :func:`meta_train_cosine` — ``learner.meta_train`` in chunks with a cosine-decayed outer step size.
 * :func:`cached_learner` — build, train and cache a learner under ``data/cache/``, keyed by its
   settings, so that re-running a chapter loads it in a second (with its original training time).
@@ -21,6 +24,8 @@ import math
 import weakref
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from . import functional as Fn
 from .errors import course_error
@@ -108,6 +113,40 @@ def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
         st = t.untyped_storage()
         held[(str(t.device), st.data_ptr())] = st.nbytes()
     return result, int(sum(held.values()))
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts every ATen operator call that reaches the dispatcher (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def meta_iteration_work(learner, batch) -> dict:
+    """Count the work of one ``learner.meta_step(batch)`` on a throw-away copy of the learner.
+
+    Returns ``{"ops": operators dispatched, "flops": floating-point operations}`` — the FLOPs of
+    matrix products and convolutions as ``torch.utils.flop_counter.FlopCounterMode`` counts them,
+    forward and backward (second-order terms included). Both are deterministic for a given
+    learner and batch shape, unlike a wall-clock time. For the small networks of chapter 02 the
+    time of an iteration follows the number of operators (each costs a fixed overhead) more
+    than the FLOPs. ``batch`` is ``(support_x, support_y, query_x, query_y)`` with a leading
+    task dimension, or an object with those attributes.
+    """
+    clone = copy.deepcopy(learner)
+    fields = _fields(batch, clone.device) if not isinstance(batch, (tuple, list)) else tuple(
+        t.to(clone.device) for t in batch)
+    counter = _OpCounter()
+    with counter:
+        clone.meta_step(fields)
+    with FlopCounterMode(display=False) as flops:
+        clone.meta_step(fields)
+    return {"ops": counter.ops, "flops": int(flops.get_total_flops())}
 
 
 def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> int:
