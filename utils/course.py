@@ -7,6 +7,7 @@ Commands
   grade  self-grade your notebook against the hidden tests (never modifies it)
   bench  run a benchmark (utils.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
+  book   build the course as a static website from executed notebooks (FAST unless --full)
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -28,6 +29,7 @@ COMMANDS = {
     "grade": "self-grade your notebook against the hidden tests (never modifies it)",
     "bench": "run a benchmark: bench NAME [ARGS...] (see bench --help)",
     "bank": "a practice sheet from the question bank: bank --lang zh --topic distillation",
+    "book": "build the course as a static website (HTML) from executed notebooks",
 }
 PROG = "python -m utils.course"
 
@@ -90,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a topic of utils.interview.TOPICS (repeat for several; default: all)")
     k.add_argument("--out", type=Path, default=None, metavar="FILE.md",
                    help="write the sheet as Markdown to FILE.md instead of printing it")
+
+    o = sub.add_parser("book", help=COMMANDS["book"])
+    o.add_argument("--full", action="store_true",
+                   help="outputs of full runs (FAST=False) instead of FAST ones")
+    o.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where the site goes (default: ROOT/build/book/html, or build/book-full/html)")
+    o.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds for chapters that must be run (default: none)")
     return p
 
 
@@ -211,8 +221,20 @@ def cmd_bank(args) -> int:
     return 0
 
 
+def cmd_book(args) -> int:
+    from .book import build_book
+
+    mode = "full" if args.full else "FAST"
+    print(f"Building the book from {mode} outputs (executed copies are reused when current)...",
+          flush=True)
+    result = build_book(args.root, args.out, fast=not args.full, timeout=args.timeout,
+                        log=lambda m: print(m, flush=True))
+    print(result.summary())
+    return 0
+
+
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade, "bench": cmd_bench,
-            "bank": cmd_bank}
+            "bank": cmd_bank, "book": cmd_book}
 
 
 def _command_index(argv: list[str]) -> int | None:
