@@ -62,7 +62,7 @@ def test_book_builds_every_page_from_fast_outputs(book):
         assert "Run it yourself in JupyterLab" in text, f"{ch}: no run-it box"
         assert f"jupyter lab chapters/{ch}/{ch}.ipynb" in text
         counts = book.chapters[ch]
-        assert counts["exercises"] > 0 and text.count("admonition exercise") >= counts["exercises"] // 2
+        assert counts["exercises"] > 0 and text.count("admonition exercise") >= counts["exercises"]
         assert counts["outputs"] > 0, f"{ch}: no outputs copied from the FAST run"
         if counts["figures"]:
             assert text.count("Output of a FAST run") >= counts["figures"], f"{ch}: figure without caption"
