@@ -32,7 +32,7 @@ def test_help_lists_every_command():
 def test_unknown_command_is_a_clear_error():
     proc = _course("frobnicate")
     assert proc.returncode == 2
-    assert "expected one of list, run, sync, grade, bench, bank, found 'frobnicate'" in proc.stderr
+    assert "expected one of list, run, sync, grade, bench, bank, book, found 'frobnicate'" in proc.stderr
     assert "What to do" in proc.stderr
 
 

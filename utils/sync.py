@@ -2,8 +2,11 @@
 
 :func:`sync` strips the instructor notebooks in place (outputs, execution counts, widget state;
 cell ids kept, missing ones added) and regenerates each chapter's student version with
-``nbgrader generate_assignment``. :func:`check_sync` does the same into a temporary folder and
-lists every difference with the committed ``chapters/``, without writing anything.
+``nbgrader generate_assignment``, then tags the student version's exercise cells (answer stubs
+and autograded tests) with nbval's ``raises-exception`` (:func:`tag_expected_errors`), so
+``pytest --nbval-lax chapters/`` accepts errors there and nowhere else. :func:`check_sync` does
+the same into a temporary folder and lists every difference with the committed ``chapters/``,
+without writing anything.
 """
 from __future__ import annotations
 
