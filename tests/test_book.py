@@ -76,19 +76,34 @@ def test_book_shows_no_solution_or_hidden_test(book):
 
 
 def test_leak_scan_finds_planted_solution_text(book, tmp_path):
-    """The scan can fail: a page holding one hidden-test line and one model-answer line is caught."""
-    from utils.notebooks import secret_lines, solution_path
+    """The scan can fail: a hidden-test or solution code line in a code block, and a written
+    question's model answer rendered as an HTML paragraph, are each caught."""
+    import copy
 
-    secrets = sorted(secret_lines(read_notebook(solution_path(REPO, CHAPTERS[0]))), key=len)
-    assert secrets, "no solution text to plant"
+    from utils.notebooks import is_manual_cell, release_path, secret_lines, solution_path
+
+    sol = read_notebook(solution_path(REPO, CHAPTERS[0]))
+    code = copy.deepcopy(sol)
+    code.cells = [c for c in code.cells if c.cell_type == "code"]
+    written = copy.deepcopy(sol)
+    written.cells = [c for c in written.cells if is_manual_cell(c) and c.cell_type == "markdown"]
+    public = {line.strip() for c in read_notebook(release_path(REPO, CHAPTERS[0])).cells
+              for line in c.source.splitlines()}
+    code_line = max(secret_lines(code) - public, key=len)
+    answer_line = max(secret_lines(written) - public, key=len, default=None)
+    assert answer_line, f"{CHAPTERS[0]} has no written question with a model answer"
     planted = tmp_path / "site"
     planted.mkdir()
-    line = secrets[-1]
-    (planted / "page.html").write_text(f"<p>intro</p><pre><span>{line[:5]}</span>{line[5:]}</pre>",
-                                       encoding="utf-8")
+    (planted / "code.html").write_text(
+        f"<p>intro</p><pre><span>{code_line[:5]}</span>{code_line[5:]}</pre>", encoding="utf-8")
+    words = answer_line.split(" ")
+    (planted / "prose.html").write_text(
+        f"<p><strong>{' '.join(words[:2])}</strong> {' '.join(words[2:])}</p>", encoding="utf-8")
     (planted / "clean.html").write_text("<p>nothing here</p>", encoding="utf-8")
     leaks = find_site_leaks(planted, REPO, CHAPTERS[:1])
-    assert leaks and all(leak.startswith("page.html: ") for leak in leaks)
+    assert any(leak.startswith("code.html: ") for leak in leaks), leaks
+    assert any(leak.startswith("prose.html: ") for leak in leaks), leaks
+    assert not any(leak.startswith("clean.html") for leak in leaks)
 
 
 # --------------------------------------------------------------------------- in a browser

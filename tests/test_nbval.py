@@ -21,7 +21,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell
 
-from conftest import CHAPTERS, REPO, chapter_params, toy_solution
+from conftest import REPO, chapter_params, toy_solution
 from utils.notebooks import (is_test_cell, nbgrader_meta, read_notebook, release_path,
                              write_notebook)
 from utils.sync import NEVER_RAISES, RAISES_TAG, tag_expected_errors

@@ -45,7 +45,7 @@ import nbformat
 from nbformat.v4 import new_markdown_cell
 
 from .errors import course_error
-from .notebooks import (find_chapters, is_manual_cell, is_test_cell, nbgrader_meta, read_notebook,
+from .notebooks import (find_chapters, is_test_cell, nbgrader_meta, read_notebook,
                         release_path, secret_lines, solution_path, write_notebook)
 
 #: Output types a browser cannot show without a live kernel (dropped; their text fallback stays).
@@ -228,7 +228,8 @@ def rewrite_links(text: str, targets: dict) -> str:
 def chapter_page(student, executed, run: ExecutedChapter, root_rel: str,
                  targets: dict | None = None) -> tuple:
     """The notebook rendered as a chapter page, and its counts: code cells with ``outputs``, of
-    which ``figures`` (image or HTML table outputs, captioned), ``images`` and ``exercises``.
+    which ``figures`` (image or HTML table outputs, captioned), ``images``, ``exercises`` (boxes:
+    answers, their tests, written answers) and ``to_fill`` (the cells a learner writes).
 
     ``student`` gives the structure (cells, order, exercise stubs); ``executed`` gives the outputs
     of the cells whose id and source are the same in both. ``root_rel`` is the chapter notebook's
@@ -239,12 +240,14 @@ def chapter_page(student, executed, run: ExecutedChapter, root_rel: str,
     mode = mode_name(run.fast)
     caption = (f"Output of a {mode} run ({run.date}); "
                f"{'FAST = True: the quick version' if run.fast else 'FAST = False: the complete version'}.")
-    counts = {"outputs": 0, "figures": 0, "images": 0, "exercises": 0, "unmatched": []}
+    counts = {"outputs": 0, "figures": 0, "images": 0, "exercises": 0, "to_fill": 0, "unmatched": []}
     cells = []
     for cell in page.cells:
         if _is_exercise(cell):
             counts["exercises"] += 1
-            cells.append(exercise_cell(cell, counts["exercises"]))
+            if not is_test_cell(cell):
+                counts["to_fill"] += 1
+            cells.append(exercise_cell(cell, counts["to_fill"]))
             continue
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -363,11 +366,11 @@ def chapter_link(link: str, targets: dict, prefix: str = "") -> str | None:
 def landing_page(root: Path, chapters: list[dict], mode: str) -> str:
     """index.md: the "everything is a mapping" thread, the chapter table and the toctree."""
     intro, questions = readme_parts(root)
-    rows = ["| # | chapter | the question it answers | exercises |", "|---|---|---|---|"]
+    rows = ["| # | chapter | the question it answers | cells you write |", "|---|---|---|---|"]
     for ch in chapters:
         num = ch["name"][:2]
         rows.append(f"| {num} | [{ch['title']}](chapters/{ch['name']}.ipynb) | "
-                    f"{questions.get(num, '')} | {ch['exercises']} |")
+                    f"{questions.get(num, '')} | {ch['to_fill']} |")
     toc = "\n".join(f"chapters/{ch['name']}" for ch in chapters)
     return f"""# Everything is a mapping
 
@@ -584,7 +587,7 @@ def write_sources(root: Path, src: Path, runs: dict, *, fast: bool) -> dict:
         shutil.copy(release_path(root, ch), src / "_notebooks" / f"{ch}.ipynb")
         counts[ch] = c
         chapters.append({"name": ch, "title": chapter_title(student) or ch,
-                         "exercises": c["exercises"]})
+                         "to_fill": c["to_fill"]})
     mode = mode_name(fast)
     (src / "index.md").write_text(landing_page(root, chapters, mode), encoding="utf-8")
     (src / "glossary.md").write_text(glossary_page(root, targets), encoding="utf-8")
@@ -657,6 +660,10 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", _MARKUP.sub(" ", text)).strip().lower()
 
 
+_BLOCK_TAG = re.compile(r"</?(?:p|div|pre|li|ul|ol|tr|td|th|table|h[1-6]|br|details|summary|section|"
+                        r"blockquote|dt|dd|figure|figcaption)\b[^>]*>", re.IGNORECASE)
+
+
 def site_text(path: Path) -> str:
     """The readable text of one built file: HTML without tags, a notebook's sources and outputs."""
     raw = path.read_text(encoding="utf-8", errors="replace")
@@ -673,7 +680,8 @@ def site_text(path: Path) -> str:
                 parts += [str(v) for v in o.get("data", {}).values() if isinstance(v, str)]
         return "\n".join(parts)
     if path.suffix in (".html", ".htm"):
-        raw = re.sub(r"<[^>]+>", " ", raw)
+        raw = _BLOCK_TAG.sub("\n", raw)     # a block starts a new line
+        raw = re.sub(r"<[^>]+>", "", raw)  # inline tags split code tokens: nothing in their place
     return html.unescape(raw)
 
 
