@@ -24,12 +24,14 @@ from pathlib import Path
 import pytest
 
 from conftest import CHAPTERS, NO_CHAPTERS, REPO
-from utils.book import build_book, find_site_leaks
+from utils.book import build_book, find_site_leaks, site_text
 from utils.notebooks import read_notebook
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: An exercise box on a built page (answer stub, its tests, or a written answer).
+EXERCISE_BOX = re.compile(r'class="exercise(?:-tests)? admonition"')
 NO_CHROMIUM = ("Chromium not installed at /usr/bin/chromium: install it with "
                "`apt-get install -y chromium` (.ci/run does it)")
 
@@ -61,7 +63,7 @@ def test_book_builds_every_page_from_fast_outputs(book):
         assert "Run it yourself in JupyterLab" in text, f"{ch}: no run-it box"
         assert f"jupyter lab chapters/{ch}/{ch}.ipynb" in text
         counts = book.chapters[ch]
-        assert counts["exercises"] > 0 and text.count("admonition exercise") >= counts["exercises"]
+        assert counts["exercises"] > 0 and len(EXERCISE_BOX.findall(text)) == counts["exercises"]
         assert counts["outputs"] > 0, f"{ch}: no outputs copied from the FAST run"
         if counts["figures"]:
             assert text.count("Output of a FAST run") >= counts["figures"], f"{ch}: figure without caption"
@@ -249,3 +251,28 @@ def test_book_without_chapters_or_student_versions_is_a_clear_error(tmp_path, ca
     write_toy_course(tmp_path)  # solutions/ only: chapters/ not generated yet
     with pytest.raises(CourseError, match="utils.course sync"):
         build_book(tmp_path, tmp_path / "site")
+
+
+def test_toy_book_reuses_current_runs_and_labels_full_outputs(toy_root, tmp_path):
+    """The machinery on the toy course: FAST runs made by the book itself, reused on the next
+    build, a full build labelled as such; exercises shown as boxes and no solution on the site."""
+    import shutil
+
+    root = tmp_path / "course"
+    shutil.copytree(toy_root, root, ignore=shutil.ignore_patterns("build"))
+    first = build_book(root, fast=True, log=lambda m: None)
+    assert first.reused == [] and first.out == root / "build" / "book" / "html"
+    assert (root / "build" / "executed" / "01_toy" / "01_toy.ipynb").is_file()
+    page = (first.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    assert "Outputs from a FAST run" in page and "FAST mode: True" in page
+    assert len(EXERCISE_BOX.findall(page)) == first.chapters["01_toy"]["exercises"] == 7
+    text = site_text(first.out / "chapters" / "01_toy.html")
+    assert "raise NotImplementedError" in text and "YOUR ANSWER HERE" in text
+    assert find_site_leaks(first.out, root) == []
+    again = build_book(root, fast=True, log=lambda m: None)
+    assert sorted(again.reused) == ["01_toy", "02_other"]
+    full = build_book(root, fast=False, log=lambda m: None)
+    assert full.reused == [] and full.out == root / "build" / "book-full" / "html"
+    page = (full.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    assert "Outputs from a full run" in page and "FAST mode: False" in page
+    assert "from-full-run" in page and "from-fast-run" not in page

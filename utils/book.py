@@ -314,7 +314,8 @@ def chapter_title(nb) -> str:
 
 def readme_parts(root: Path) -> tuple[str, dict]:
     """(the README's opening paragraphs, chapter number -> "the question it answers")."""
-    text = (root / "README.md").read_text(encoding="utf-8")
+    readme = root / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     body = text.split("\n", 1)[1] if text.startswith("# ") else text
     intro = body.split(README_CHAPTERS_HEADING, 1)[0].strip()
     questions = {}
@@ -363,7 +364,8 @@ def chapter_link(link: str, targets: dict, prefix: str = "") -> str | None:
     return f"{prefix}chapters/{chapter}.ipynb" + (f"#{slug}" if slug else "")
 
 
-def landing_page(root: Path, chapters: list[dict], mode: str) -> str:
+def landing_page(root: Path, chapters: list[dict], mode: str,
+                 reference: tuple[str, ...] = ("glossary", "question-bank")) -> str:
     """index.md: the "everything is a mapping" thread, the chapter table and the toctree."""
     intro, questions = readme_parts(root)
     rows = ["| # | chapter | the question it answers | cells you write |", "|---|---|---|---|"]
@@ -372,6 +374,12 @@ def landing_page(root: Path, chapters: list[dict], mode: str) -> str:
         rows.append(f"| {num} | [{ch['title']}](chapters/{ch['name']}.ipynb) | "
                     f"{questions.get(num, '')} | {ch['to_fill']} |")
     toc = "\n".join(f"chapters/{ch['name']}" for ch in chapters)
+    names = {"glossary": "the [bilingual glossary](glossary.md) (术语表)",
+             "question-bank": "the [question bank](question-bank.md) (题库)"}
+    also = ("Also here: " + " and ".join(names[r] for r in reference) + ", and the search box."
+            if reference else "Search with the box at the top.")
+    ref_toc = ("```{toctree}\n:hidden:\n:caption: Reference\n\n" + "\n".join(reference)
+               + "\n```\n") if reference else ""
     return f"""# Everything is a mapping
 
 {intro}
@@ -392,8 +400,7 @@ Each chapter names the mapping it studies:
 
 The outputs on these pages come from a **{mode} run** of each chapter; each chapter page says
 when and where. Exercises appear as boxes: to do them, run the chapter in JupyterLab (each page
-says how). Also here: the [bilingual glossary](glossary.md) (术语表) and the
-[question bank](question-bank.md) (题库), and the search box.
+says how). {also}
 
 ```{{toctree}}
 :hidden:
@@ -402,14 +409,7 @@ says how). Also here: the [bilingual glossary](glossary.md) (术语表) and the
 {toc}
 ```
 
-```{{toctree}}
-:hidden:
-:caption: Reference
-
-glossary
-question-bank
-```
-"""
+{ref_toc}"""
 
 
 def _md_cell(text: str) -> str:
@@ -589,9 +589,15 @@ def write_sources(root: Path, src: Path, runs: dict, *, fast: bool) -> dict:
         chapters.append({"name": ch, "title": chapter_title(student) or ch,
                          "to_fill": c["to_fill"]})
     mode = mode_name(fast)
-    (src / "index.md").write_text(landing_page(root, chapters, mode), encoding="utf-8")
-    (src / "glossary.md").write_text(glossary_page(root, targets), encoding="utf-8")
-    (src / "question-bank.md").write_text(bank_page(root, targets), encoding="utf-8")
+    reference = []  # a course without a glossary or bank (the tests' toy course) builds too
+    if (root / "utils" / "glossary.json").is_file():
+        (src / "glossary.md").write_text(glossary_page(root, targets), encoding="utf-8")
+        reference.append("glossary")
+    if (root / "utils" / "question_bank.json").is_file():
+        (src / "question-bank.md").write_text(bank_page(root, targets), encoding="utf-8")
+        reference.append("question-bank")
+    (src / "index.md").write_text(landing_page(root, chapters, mode, tuple(reference)),
+                                  encoding="utf-8")
     return counts
 
 
