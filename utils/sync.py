@@ -48,6 +48,24 @@ def tag_expected_errors(nb) -> list[str]:
     return tagged
 
 
+def expected_errors_preprocessor():
+    """An nbconvert preprocessor class that runs :func:`tag_expected_errors` on each notebook
+    nbgrader generates; ``nbgrader_config.py`` appends it to ``GenerateAssignment.preprocessors``
+    so a plain ``nbgrader generate_assignment`` tags the student version like ``course sync``."""
+    from nbconvert.preprocessors import Preprocessor
+
+    class TagExpectedErrors(Preprocessor):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.enabled = True  # nbconvert preprocessors are off unless enabled
+
+        def preprocess(self, nb, resources):
+            tag_expected_errors(nb)
+            return nb, resources
+
+    return TagExpectedErrors
+
+
 def strip_solutions(root: str | Path, chapters: list[str] | None = None) -> list[Path]:
     """Strip every notebook in ``solutions/<chapter>/`` in place; return the files that changed."""
     root = Path(root)
