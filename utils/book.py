@@ -11,7 +11,9 @@ package ``sphinx-mathjax-offline``: no CDN at build or read time):
    own runner (:func:`utils.execute.run_chapter`, FAST unless ``--full``) into
    ``build/executed/`` (``build/full/executed/`` for ``--full``). A copy already there is reused
    when it is *current*: papermill ran it in the same mode, without an exception, and its cells
-   (ids and sources, papermill's injected cell aside) equal today's solution notebook.
+   (ids and sources, papermill's injected cell aside) equal today's solution notebook. (A change
+   to the engine in ``utils/`` alone does not make a copy stale: delete ``build/executed/`` or
+   run ``python -m utils.course run`` to refresh the outputs.)
 2. **Student structure.** The chapter pages are rendered from the *student* version in
    ``chapters/``: the executed outputs are copied onto its non-exercise cells by cell id, and
    the exercise cells (answer stubs, their visible tests, written questions) become "Exercise"
