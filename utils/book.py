@@ -653,7 +653,8 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
     if out.exists():
         shutil.rmtree(out)
     warnings = run_sphinx(src, out, out.parent / (out.name + "-doctrees"))
-    pages = sorted(str(p.relative_to(out)) for p in out.rglob("*.html"))
+    pages = sorted(str(p.relative_to(out)) for p in out.rglob("*.html")
+                   if "_static" not in p.relative_to(out).parts)  # the theme's macro files
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return BookResult(out, mode_name(fast), time.perf_counter() - start, pages, size, warnings,
                       {ch: {k: v for k, v in c.items() if k != "unmatched"} for ch, c in counts.items()},
