@@ -32,3 +32,18 @@ c.Execute.interrupt_on_timeout = True
 if "autograde" in sys.argv:
     os.environ["COURSE_FAST"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+# ---- generating the student versions
+# Tag each exercise stub and autograded test cell with nbval's `raises-exception`, so that
+# `pytest --nbval-lax chapters/` accepts errors there and nowhere else (utils/sync.py).
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+try:
+    from nbgrader.converters.generate_assignment import GenerateAssignment
+    from utils.sync import expected_errors_preprocessor
+except ImportError as exc:  # a copy of this file without the course's utils/ next to it
+    print(f"nbgrader_config.py: student versions will lack the raises-exception tags ({exc}); "
+          "run nbgrader from the course folder or use `python -m utils.course sync`", file=sys.stderr)
+else:
+    c.GenerateAssignment.preprocessors = (GenerateAssignment.preprocessors.make_dynamic_default()
+                                          + [expected_errors_preprocessor()])

@@ -10,6 +10,7 @@ Commands
   bench  run a benchmark (utils.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
   check-tests  autograde the chapter's catalogued wrong answers: which do the hidden tests let through?
+  book   build the course as a static website from executed notebooks (FAST unless --full)
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -35,6 +36,7 @@ COMMANDS = {
     "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
     "check-tests": "autograde the catalogued wrong answers of chapters (tests/wrong_answers/): "
                    "which do the hidden tests let through?",
+    "book": "build the course as a static website (HTML) from executed notebooks",
 }
 PROG = "python -m utils.course"
 
@@ -135,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a topic of utils.interview.TOPICS (repeat for several; default: all)")
     k.add_argument("--out", type=Path, default=None, metavar="FILE.md",
                    help="write the sheet as Markdown to FILE.md instead of printing it")
+
+    o = sub.add_parser("book", help=COMMANDS["book"])
+    o.add_argument("--full", action="store_true",
+                   help="outputs of full runs (FAST=False) instead of FAST ones")
+    o.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where the site goes (default: ROOT/build/book/html, or build/book-full/html)")
+    o.add_argument("--timeout", type=int, default=None, metavar="S",
+                   help="per-cell time limit in seconds for chapters that must be run (default: none)")
     return p
 
 
@@ -304,9 +314,21 @@ def cmd_bank(args) -> int:
     return 0
 
 
+def cmd_book(args) -> int:
+    from .book import build_book
+
+    mode = "full" if args.full else "FAST"
+    print(f"Building the book from {mode} outputs (executed copies are reused when current)...",
+          flush=True)
+    result = build_book(args.root, args.out, fast=not args.full, timeout=args.timeout,
+                        log=lambda m: print(m, flush=True))
+    print(result.summary())
+    return 0
+
+
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
             "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
-            "progress": cmd_progress, "check-tests": cmd_check_tests}
+            "progress": cmd_progress, "check-tests": cmd_check_tests, "book": cmd_book}
 
 
 def _command_index(argv: list[str]) -> int | None:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .cache import atomic_write_bytes, cached_torch
-from .errors import CourseError, course_error
+from .errors import CourseError, course_error, read_json_file
 
 OMNIGLOT_VERSION = 1
 SETS = {
@@ -37,13 +37,31 @@ SETS = {
     "background": "images_background", "evaluation": "images_evaluation",
     "small1": "images_background_small1", "small2": "images_background_small2",
 }
-URL_PREFIX = "https://github.com/brendenlake/omniglot/raw/master/python/"
+#: The download manifest: URLs and MD5 sums of the official files, kept in one place for people
+#: and code alike (``data/omniglot_manifest.json``; data/README.md explains it).
+MANIFEST_PATH = Path(__file__).resolve().parent.parent / "data" / "omniglot_manifest.json"
+
+
+def load_manifest(path: str | Path = MANIFEST_PATH) -> dict:
+    """The Omniglot manifest: ``url_prefix`` and ``files`` (name -> ``path``, ``md5`` or None)."""
+    data = read_json_file(path, "Omniglot download manifest",
+                          "restore data/omniglot_manifest.json from the repository")
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict) or not isinstance(data.get("url_prefix"), str) or not all(
+            isinstance(f, dict) and isinstance(f.get("path"), str) for f in files.values()):
+        raise course_error(f"Omniglot manifest {path}", "a JSON object with 'url_prefix' and "
+                           "'files' (name -> {'path', 'md5'})", "another shape",
+                           "restore data/omniglot_manifest.json from the repository")
+    return data
+
+
+_MANIFEST = load_manifest()
+URL_PREFIX = _MANIFEST["url_prefix"]
+#: Where each official file lives under :data:`URL_PREFIX` (``all_runs.zip`` is in a subfolder).
+FILE_PATHS = {name: f["path"] for name, f in _MANIFEST["files"].items()}
 #: MD5 sums of the official zips (the values torchvision also checks). Zips without a published
-#: sum here can only be downloaded with an ``expected_md5`` you supply.
-KNOWN_MD5 = {
-    "images_background.zip": "68d2efa1b9178cc56df9314c21c6e718",
-    "images_evaluation.zip": "6b91aef0f799c5bb55b94e3f2daec811",
-}
+#: sum in the manifest can only be downloaded with an ``expected_md5`` you supply.
+KNOWN_MD5 = {name: f["md5"] for name, f in _MANIFEST["files"].items() if f.get("md5")}
 _PNG_PATH = re.compile(r"^(?P<set>[^/]+)/(?P<alphabet>[^/]+)/(?P<char>character\d+)/(?P<file>[^/]+\.png)$")
 
 
@@ -220,7 +238,7 @@ def download_omniglot(root, files=("images_background.zip", "images_evaluation.z
             out.append(target)
             continue
         try:
-            with urllib.request.urlopen(URL_PREFIX + name, timeout=timeout) as resp:
+            with urllib.request.urlopen(URL_PREFIX + FILE_PATHS.get(name, name), timeout=timeout) as resp:
                 data = resp.read()
         except OSError as exc:
             raise course_error(f"download of {name}", "a reachable " + URL_PREFIX, f"an error ({exc})",
@@ -242,4 +260,4 @@ def omniglot_available(root) -> dict:
 
 
 __all__ = ["load_omniglot", "load_one_shot_runs", "download_omniglot", "omniglot_available",
-           "OmniglotSet", "OneShotRun", "KNOWN_MD5", "CourseError"]
+           "load_manifest", "OmniglotSet", "OneShotRun", "KNOWN_MD5", "CourseError"]

@@ -2,8 +2,11 @@
 
 :func:`sync` strips the instructor notebooks in place (outputs, execution counts, widget state;
 cell ids kept, missing ones added) and regenerates each chapter's student version with
-``nbgrader generate_assignment``. :func:`check_sync` does the same into a temporary folder and
-lists every difference with the committed ``chapters/``, without writing anything.
+``nbgrader generate_assignment``, then tags the student version's exercise cells (answer stubs
+and autograded tests) with nbval's ``raises-exception`` (:func:`tag_expected_errors`), so
+``pytest --nbval-lax chapters/`` accepts errors there and nowhere else. :func:`check_sync` does
+the same into a temporary folder and lists every difference with the committed ``chapters/``,
+without writing anything.
 """
 from __future__ import annotations
 
@@ -13,8 +16,54 @@ import tempfile
 from pathlib import Path
 
 from .nbgrader_course import TempCourse
-from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, read_notebook,
-                        solution_path, strip_notebook, unstripped_problems, write_notebook)
+from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, nbgrader_meta,
+                        read_notebook, solution_path, strip_notebook, unstripped_problems,
+                        write_notebook)
+
+#: nbval's cell tag for "this cell may raise": a learner running the untouched student version
+#: top to bottom sees an error there and nowhere else (``tests/test_nbval.py`` checks it).
+RAISES_TAG = "raises-exception"
+#: grade_ids of locked autograded cells that must run cleanly in an untouched notebook (never tagged).
+NEVER_RAISES = frozenset({"integrity-check"})
+
+
+def tag_expected_errors(nb) -> list[str]:
+    """Tag the exercise cells of a student notebook ``raises-exception`` (in place); return their ids.
+
+    Those are the code cells nbgrader marks as a learner's answer (``solution``) or as an
+    autograded test (``grade``): the stub raises ``NotImplementedError`` and its tests fail until
+    the learner fills it in. Cells whose grade_id is in :data:`NEVER_RAISES` are left alone.
+    """
+    tagged = []
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or not (meta.get("solution") or meta.get("grade")):
+            continue
+        if meta.get("grade_id") in NEVER_RAISES:
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if RAISES_TAG not in tags:
+            tags.append(RAISES_TAG)
+        tagged.append(cell.get("id"))
+    return tagged
+
+
+def expected_errors_preprocessor():
+    """An nbconvert preprocessor class that runs :func:`tag_expected_errors` on each notebook
+    nbgrader generates; ``nbgrader_config.py`` appends it to ``GenerateAssignment.preprocessors``
+    so a plain ``nbgrader generate_assignment`` tags the student version like ``course sync``."""
+    from nbconvert.preprocessors import Preprocessor
+
+    class TagExpectedErrors(Preprocessor):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.enabled = True  # nbconvert preprocessors are off unless enabled
+
+        def preprocess(self, nb, resources):
+            tag_expected_errors(nb)
+            return nb, resources
+
+    return TagExpectedErrors
 
 
 def strip_solutions(root: str | Path, chapters: list[str] | None = None) -> list[Path]:
@@ -54,7 +103,9 @@ def generate_chapters(root: str | Path, out: str | Path, chapters: list[str] | N
                 shutil.rmtree(dst)
             shutil.copytree(release / ch, dst)
             for path in dst.glob("*.ipynb"):  # nbgrader's layout -> ours (stable text)
-                write_notebook(read_notebook(path), path)
+                nb = read_notebook(path)
+                tag_expected_errors(nb)
+                write_notebook(nb, path)
                 path.chmod(0o644)
     return chapters
 

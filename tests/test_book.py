@@ -1,0 +1,286 @@
+"""The course as a static website (``python -m utils.course book``), built once per session from
+the FAST runs the notebook tests already make (``chapter_run`` in conftest.py), then:
+
+* scanned for solution and hidden-test text (none may appear);
+* opened in headless Chromium (Debian's ``/usr/bin/chromium`` driven by Playwright, served by a
+  local ``http.server`` on 127.0.0.1): every page loads without console errors or failed
+  requests, shows its figures, renders its math with the MathJax the site ships, and every
+  internal link (page and ``#anchor``) resolves; the built-in search finds a course word.
+
+Set ``COURSE_BOOK_SCREENSHOT=docs/screenshot-chapter.png`` to save the chapter screenshot the
+README shows (the test always saves one under its temporary folder).
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import CHAPTERS, NO_CHAPTERS, REPO
+from utils.book import build_book, find_site_leaks, site_text
+from utils.notebooks import read_notebook
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: An exercise box on a built page (answer stub, its tests, or a written answer).
+EXERCISE_BOX = re.compile(r'class="exercise(?:-tests)? admonition"')
+NO_CHROMIUM = ("Chromium not installed at /usr/bin/chromium: install it with "
+               "`apt-get install -y chromium` (.ci/run does it)")
+
+@pytest.fixture(scope="session")
+def book(chapter_run, tmp_path_factory):
+    """The site built from this session's FAST runs (one build per session)."""
+    if not CHAPTERS:
+        pytest.skip(NO_CHAPTERS)
+    executed = {}
+    for ch in CHAPTERS:
+        run = chapter_run(ch)
+        assert run.ok, f"{ch} failed its FAST run, so the book cannot be built: {run.error}"
+        executed[ch] = run.output
+    out = tmp_path_factory.mktemp("book") / "html"
+    result = build_book(REPO, out, fast=True, executed=executed, log=lambda m: None)
+    print(result.summary())
+    return result
+
+
+def test_book_builds_every_page_from_fast_outputs(book):
+    pages = set(book.pages)
+    assert {"index.html", "glossary.html", "question-bank.html", "search.html"} <= pages
+    assert {f"chapters/{ch}.html" for ch in CHAPTERS} <= pages
+    assert book.mode == "FAST"
+    assert not book.warnings, "\n".join(book.warnings[:20])
+    with_math = []
+    for ch in CHAPTERS:
+        text = (book.out / "chapters" / f"{ch}.html").read_text(encoding="utf-8")
+        words = " ".join(site_text(book.out / "chapters" / f"{ch}.html").split())
+        assert "Outputs from a FAST run" in words, f"{ch}: no provenance banner"
+        assert "Run it yourself in JupyterLab" in words, f"{ch}: no run-it box"
+        assert f"jupyter lab chapters/{ch}/{ch}.ipynb" in words
+        assert f"localhost:8888/lab/tree/chapters/{ch}/{ch}.ipynb" in text
+        assert not re.search(r"""<(?:script|link)[^>]+(?:src|href)=["']https?://""", text), \
+            f"{ch}: the page loads something from the network"
+        counts = book.chapters[ch]
+        assert counts["exercises"] > 0 and len(EXERCISE_BOX.findall(text)) == counts["exercises"]
+        assert counts["outputs"] > 0, f"{ch}: no outputs copied from the FAST run"
+        if counts["figures"]:
+            assert text.count("Output of a FAST run") >= counts["figures"], f"{ch}: figure without caption"
+        if 'class="math' in text:  # Sphinx loads MathJax on the pages that have math
+            with_math.append(ch)
+            assert "_static/mathjax/tex-chtml.js" in text, f"{ch}: MathJax not served by the site"
+    assert with_math, "no chapter page has math"
+    index = (book.out / "index.html").read_text(encoding="utf-8")
+    assert "everything is a mapping" in index.lower() and "meta-learner" in index
+
+
+def test_book_shows_no_solution_or_hidden_test(book):
+    leaks = find_site_leaks(book.out, REPO)
+    assert not leaks, "solution or hidden-test text on the site:\n" + "\n".join(leaks[:30])
+
+
+def test_leak_scan_finds_planted_solution_text(book, tmp_path):
+    """The scan can fail: a hidden-test or solution code line in a code block, and a written
+    question's model answer rendered as an HTML paragraph, are each caught."""
+    import copy
+
+    from utils.notebooks import is_manual_cell, release_path, secret_lines, solution_path
+
+    sol = read_notebook(solution_path(REPO, CHAPTERS[0]))
+    code = copy.deepcopy(sol)
+    code.cells = [c for c in code.cells if c.cell_type == "code"]
+    written = copy.deepcopy(sol)
+    written.cells = [c for c in written.cells if is_manual_cell(c) and c.cell_type == "markdown"]
+    public = {line.strip() for c in read_notebook(release_path(REPO, CHAPTERS[0])).cells
+              for line in c.source.splitlines()}
+    code_line = max(secret_lines(code) - public, key=len)
+    answer_line = max(secret_lines(written) - public, key=len, default=None)
+    assert answer_line, f"{CHAPTERS[0]} has no written question with a model answer"
+    planted = tmp_path / "site"
+    planted.mkdir()
+    (planted / "code.html").write_text(
+        f"<p>intro</p><pre><span>{code_line[:5]}</span>{code_line[5:]}</pre>", encoding="utf-8")
+    words = answer_line.split(" ")
+    (planted / "prose.html").write_text(
+        f"<p><strong>{' '.join(words[:2])}</strong> {' '.join(words[2:])}</p>", encoding="utf-8")
+    (planted / "clean.html").write_text("<p>nothing here</p>", encoding="utf-8")
+    leaks = find_site_leaks(planted, REPO, CHAPTERS[:1])
+    assert any(leak.startswith("code.html: ") for leak in leaks), leaks
+    assert any(leak.startswith("prose.html: ") for leak in leaks), leaks
+    assert not any(leak.startswith("clean.html") for leak in leaks)
+
+
+# --------------------------------------------------------------------------- in a browser
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(book):
+    handler = functools.partial(_Quiet, directory=str(book.out))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_ID_RE = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+
+
+@functools.lru_cache(maxsize=None)
+def _fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            body = r.read()
+            ctype = r.headers.get("Content-Type", "")
+            return r.status, body.decode("utf-8", "replace") if "html" in ctype else ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+def test_book_in_chromium(book, site_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base = urllib.parse.urlsplit(site_url)
+    to_visit, seen, report = ["index.html"], set(), {}
+    links_checked, anchors_checked, broken = 0, 0, []
+    shot = tmp_path / "chapter.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+                    if r.status >= 400 else None)
+            while to_visit:
+                rel = to_visit.pop(0)
+                if rel in seen:
+                    continue
+                seen.add(rel)
+                problems.clear()
+                page.goto(site_url + rel, wait_until="load", timeout=120_000)
+                math = page.evaluate("""async () => {
+                    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+                        await MathJax.startup.promise; }
+                    const m = [...document.querySelectorAll('.math')];
+                    return {n: m.length, rendered: m.filter(e => e.querySelector('mjx-container')
+                                || e.tagName === 'MJX-CONTAINER').length,
+                            errors: document.querySelectorAll('mjx-merror').length,
+                            containers: document.querySelectorAll('mjx-container').length};
+                }""")
+                images = page.evaluate("""async () => {
+                    const imgs = [...document.images];
+                    imgs.forEach(i => { i.loading = 'eager'; });
+                    await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+                    return imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth}));
+                }""")
+                hrefs = page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)")
+                page.wait_for_timeout(200)  # late console messages
+                report[rel] = {"math": math, "images": images, "problems": list(problems)}
+                for href in hrefs:
+                    parts = urllib.parse.urlsplit(href)
+                    if parts.scheme not in ("http", "https") or parts.netloc != base.netloc:
+                        continue
+                    links_checked += 1
+                    target = parts._replace(fragment="", query="").geturl()
+                    status, body = _fetch(target)
+                    if status != 200:
+                        broken.append(f"{rel}: {href} -> HTTP {status}")
+                        continue
+                    if parts.fragment:
+                        anchors_checked += 1
+                        anchor = urllib.parse.unquote(parts.fragment)
+                        if anchor not in set(_ID_RE.findall(body)):
+                            broken.append(f"{rel}: {href} -> no element with id {anchor!r}")
+                    path = parts.path[len(base.path):]
+                    if path.endswith(".html") and "_sources" not in path and path not in seen:
+                        to_visit.append(path)
+                if rel == f"chapters/{CHAPTERS[1 if len(CHAPTERS) > 1 else 0]}.html":
+                    if page.locator("figure").count():  # a figure with its FAST caption in view
+                        page.locator("figure").first.scroll_into_view_if_needed()
+                        page.evaluate("window.scrollBy(0, -120)")
+                    page.screenshot(path=str(shot), full_page=False)
+            # the built-in search answers from its own index
+            page.goto(site_url + "search.html?q=episode", wait_until="load")
+            page.wait_for_selector("#search-results li", timeout=60_000)
+            hits = page.locator("#search-results li").count()
+        finally:
+            browser.close()
+
+    print(f"book: {len(seen)} pages visited, {links_checked} internal links checked "
+          f"({anchors_checked} with #anchors), search hits for 'episode': {hits}")
+    assert not broken, "broken internal links:\n" + "\n".join(broken[:40])
+    assert {f"chapters/{ch}.html" for ch in CHAPTERS} <= seen, "a chapter page is not linked"
+    bad = {rel: r["problems"] for rel, r in report.items() if r["problems"]}
+    assert not bad, f"console errors or failed requests: {bad}"
+    total_math = 0
+    for ch in CHAPTERS:
+        r = report[f"chapters/{ch}.html"]
+        missing = [i["src"] for i in r["images"] if i["w"] == 0]
+        assert not missing, f"{ch}: images that did not load: {missing}"
+        shown = sum(1 for i in r["images"] if "_images/" in i["src"])
+        assert shown >= book.chapters[ch]["images"], f"{ch}: {shown} figures shown, expected " \
+            f"{book.chapters[ch]['images']}"
+        m = r["math"]
+        assert m["rendered"] == m["n"] and m["errors"] == 0, f"{ch}: math not rendered: {m}"
+        total_math += m["n"]
+    assert total_math > 0, "no math on any chapter page"
+    assert hits > 0
+    assert shot.stat().st_size > 20_000
+    wanted = os.environ.get("COURSE_BOOK_SCREENSHOT")
+    if wanted:
+        Path(wanted).parent.mkdir(parents=True, exist_ok=True)
+        Path(wanted).write_bytes(shot.read_bytes())
+
+
+def test_book_without_chapters_or_student_versions_is_a_clear_error(tmp_path, capsys):
+    from utils.course import main
+    from utils.errors import CourseError
+    from conftest import write_toy_course
+
+    assert main(["--root", str(tmp_path), "book"]) == 2
+    assert "chapters in solutions/" in capsys.readouterr().err
+    write_toy_course(tmp_path)  # solutions/ only: chapters/ not generated yet
+    with pytest.raises(CourseError, match="utils.course sync"):
+        build_book(tmp_path, tmp_path / "site")
+
+
+def test_toy_book_reuses_current_runs_and_labels_full_outputs(toy_root, tmp_path):
+    """The machinery on the toy course: FAST runs made by the book itself, reused on the next
+    build, a full build labelled as such; exercises shown as boxes and no solution on the site."""
+    import shutil
+
+    root = tmp_path / "course"
+    shutil.copytree(toy_root, root, ignore=shutil.ignore_patterns("build"))
+    first = build_book(root, fast=True, log=lambda m: None)
+    assert first.reused == [] and first.out == root / "build" / "book" / "html"
+    assert (root / "build" / "executed" / "01_toy" / "01_toy.ipynb").is_file()
+    page = (first.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    assert "Outputs from a FAST run" in page and "FAST mode: True" in page
+    assert len(EXERCISE_BOX.findall(page)) == first.chapters["01_toy"]["exercises"] == 7
+    text = site_text(first.out / "chapters" / "01_toy.html")
+    assert "raise NotImplementedError" in text and "YOUR ANSWER HERE" in text
+    assert find_site_leaks(first.out, root) == []
+    again = build_book(root, fast=True, log=lambda m: None)
+    assert sorted(again.reused) == ["01_toy", "02_other"]
+    full = build_book(root, fast=False, log=lambda m: None)
+    assert full.reused == [] and full.out == root / "build" / "book-full" / "html"
+    page = (full.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    assert "Outputs from a full run" in page and "FAST mode: False" in page
+    assert "from-full-run" in page and "from-fast-run" not in page
