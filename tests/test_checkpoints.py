@@ -16,10 +16,10 @@ from utils import checkpoints as ck
 from utils.cache import settings_key
 from utils.errors import CourseError
 from utils.meta_bench import load_learner_state
-from utils.sinusoid_lab import SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
+from utils.sinusoid_lab import REPTILE_SGD, SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
 
 SEEDS = (0, 1, 2)
-ALL = [(m, s) for s in SEEDS for m in SINE_METHODS]
+ALL = [(m, s) for s in SEEDS for m in SINE_METHODS] + [(REPTILE_SGD, 0)]   # + chapter 02's Reptile diagnosis
 SHORT = 20   # iterations of the short retrain
 
 
@@ -56,7 +56,7 @@ def test_loaded_checkpoint_reproduces_its_recorded_metric(method, seed):
             assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4), (key, a, b)
 
 
-@pytest.mark.parametrize("method", SINE_METHODS)
+@pytest.mark.parametrize("method", SINE_METHODS + (REPTILE_SGD,))
 def test_short_retrain_reproduces_the_recorded_start(method):
     settings = sine_recipe(method)
     m = _manifest(method, 0)
