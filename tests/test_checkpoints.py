@@ -18,13 +18,21 @@ from utils.errors import CourseError
 from utils.meta_bench import load_learner_state
 from utils.sinusoid_lab import REPTILE_SGD, SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
 
-SEEDS = (0, 1, 2)
-ALL = [(m, s) for s in SEEDS for m in SINE_METHODS] + [(REPTILE_SGD, 0)]   # + chapter 02's Reptile diagnosis
 SHORT = 20   # iterations of the short retrain
+# every shipped manifest is checked; seed 0 of every method (and the Reptile diagnosis) must be shipped
+SHIPPED = sorted(p.stem for p in ck.checkpoint_dir().glob("ch02-sine-*.json"))
+ALL = [(m["settings"]["method"], m["seed"]) for m in (json.loads((ck.checkpoint_dir() / f"{n}.json").read_text())
+                                                      for n in SHIPPED)]
 
 
 def _manifest(method, seed):
     return ck.read_manifest(ck.sine_name(method, seed))
+
+
+def test_seed_zero_of_every_method_is_shipped():
+    for method in SINE_METHODS + (REPTILE_SGD,):
+        assert ck.sine_name(method, 0) in SHIPPED, f"missing: run `python -m utils.checkpoints train ch02-sine --seeds 0`"
+        assert (ck.checkpoint_dir() / f"{ck.sine_name(method, 0)}.pt").exists()
 
 
 def test_gitignore_keeps_checkpoints():

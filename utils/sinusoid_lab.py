@@ -205,10 +205,9 @@ def sine_recipe(method: str, fast: bool = False) -> dict:
     Every key changes the trained weights; :mod:`utils.checkpoints` hashes this dict to check
     that a shipped checkpoint is what the code would train now. Budgets: MAML and first-order MAML
     10,000 outer steps on meta-batches of 100 tasks; Reptile 10,000 outer steps on 25 tasks, each
-    with 5 inner steps (about the same wall-clock as MAML's on a CPU); all with an Adam outer step
-    decayed along a cosine (``meta_train_cosine``). Reptile's outer step: the chapter's earlier
-    plain-SGD step (ε = 0.1 on θ − mean φ) moved θ so little that Reptile looked far worse than
-    first-order MAML; chapter 02 §4 shows that measurement.
+    with 5 inner steps; all with an Adam outer step decayed along a cosine (``meta_train_cosine``).
+    Reptile's outer step: with the chapter's earlier plain-SGD step (ε = 0.1 on θ − mean φ) Reptile
+    ended far behind first-order MAML; the Adam step fixes that (chapter 02 §4 measures both).
     """
     if method not in SINE_METHODS + (REPTILE_SGD,):
         raise course_error("method", f"one of {SINE_METHODS + (REPTILE_SGD,)}", repr(method), "pick one of them")
