@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import marshal
 import os
 import tempfile
 from pathlib import Path
 
 import torch
+
+from .errors import course_error
 
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +27,36 @@ def settings_key(settings: dict) -> str:
     """A short stable hash of a settings dict (JSON with sorted keys), for cache file names."""
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _source_of(obj) -> bytes:
+    """The source text of a function, class or module; for a function whose source cannot be
+    found, its compiled code (stable for one Python version)."""
+    try:
+        return inspect.getsource(obj).encode()
+    except (OSError, TypeError):
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            return marshal.dumps(code)
+        raise course_error("code", "functions, classes or modules whose source Python can find",
+                           f"{type(obj).__name__} {obj!r}", "pass the training function itself")
+
+
+def code_version(*objects) -> str:
+    """A short hash of the source code of ``objects`` (functions, classes, modules).
+
+    Put it in a cache key (``cached_torch(..., code=...)`` does) so that a cached model trained
+    by an older version of the code is not handed back after the code changed. Functions defined
+    in a notebook cell work too: IPython keeps the cell's source where ``inspect`` finds it.
+    """
+    if not objects:
+        raise course_error("objects", "at least one function, class or module", "nothing",
+                           "pass the functions that train the cached object")
+    h = hashlib.sha256()
+    for obj in objects:
+        h.update(_source_of(obj))
+        h.update(b"\0")
+    return h.hexdigest()[:16]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -55,13 +89,17 @@ def atomic_torch_save(obj, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def cached_torch(name: str, settings: dict, build, *, refresh: bool = False):
+def cached_torch(name: str, settings: dict, build, *, refresh: bool = False, code=()):
     """Load ``<cache>/<name>-<key>.pt`` if present, else ``build()`` it, save it atomically, return it.
 
-    ``settings`` must hold everything that changes the result (sizes, seeds, versions).
+    ``settings`` must hold everything that changes the result (sizes, seeds, versions). The key
+    also holds the :func:`code_version` of ``build`` and of every object in ``code`` (the
+    functions and classes that train: e.g. ``(ProtoNet, FineTuneBaseline)``), so editing the
+    training code retrains instead of returning a model from an older version.
     A file that fails to load is rebuilt rather than trusted.
     """
-    path = cache_dir() / f"{name}-{settings_key(settings)}.pt"
+    key = dict(settings, code_version=code_version(build, *code))
+    path = cache_dir() / f"{name}-{settings_key(key)}.pt"
     if path.exists() and not refresh:
         try:
             return torch.load(path, weights_only=False)

@@ -255,7 +255,7 @@ def load_learner_state(learner, state: dict) -> None:
                 learner.inner_lr[k].copy_(v)
 
 
-def cached_learner(name: str, settings: dict, make, train, refresh: bool = False):
+def cached_learner(name: str, settings: dict, make, train, refresh: bool = False, code=()):
     """A trained learner, from ``data/cache`` when these ``settings`` were trained before.
 
     Args:
@@ -264,6 +264,9 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
         make: ``make()`` builds the untrained learner.
         train: ``train(learner)`` trains it in place and returns a list of per-iteration losses.
         refresh: retrain even if cached.
+        code: further functions/classes whose source changes the result (e.g. the notebook's
+            ``make_sine_learner``); the cache key holds the source hash of these, of ``make``,
+            ``train`` and of the learner's classes (:func:`utils.cache.code_version`).
     Returns ``(learner, info)`` with ``info = {"seconds", "curve", "from_cache"}``; ``seconds`` is
     the wall time of the training that produced the cached weights.
     """
@@ -279,7 +282,8 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
         return {"state": learner_state(learner), "seconds": time.perf_counter() - start,
                 "curve": [float(v) for v in (curve or [])]}
 
-    saved = cached_torch(name, settings, build, refresh=refresh)
+    classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
+    saved = cached_torch(name, settings, build, refresh=refresh, code=(make, train, *classes, *code))
     if not built:
         load_learner_state(learner, saved["state"])
     return learner, {"seconds": float(saved["seconds"]), "curve": saved["curve"], "from_cache": not built}

@@ -186,3 +186,90 @@ def average_function_mse(amplitude=(0.1, 5.0), phase=(0.0, math.pi), x_range=(-5
     es2 = 0.5 - (np.sin(2 * (x - lo)) - np.sin(2 * (x - hi))) / (4 * (hi - lo))
     m = average_function(x, amplitude, phase)
     return float(np.mean(ea2 * es2 - m ** 2))
+
+
+# ----------------------------------------------------------------------------- chapter 02's recipes
+#: The sinusoid learners of chapter 02 §2, in the order of its tables.
+SINE_METHODS = ("pre-train + fine-tune", "MAML", "first-order MAML", "Reptile")
+
+#: Reptile as chapter 02 trained it before (plain SGD outer step ε = 0.1), kept to show why it lagged.
+REPTILE_SGD = "Reptile, outer SGD ε=0.1"
+
+#: Test-time step sizes the chapter chooses from on VALIDATION tasks (chapter 02 §4).
+SINE_STEP_GRID = (0.005, 0.01, 0.02, 0.05)
+
+
+def sine_recipe(method: str, fast: bool = False) -> dict:
+    """The settings chapter 02 trains ``method`` with on sinusoids (full mode, or FAST).
+
+    Every key changes the trained weights; :mod:`utils.checkpoints` hashes this dict to check
+    that a shipped checkpoint is what the code would train now. Budgets: MAML and first-order MAML
+    10,000 outer steps on meta-batches of 100 tasks; Reptile 10,000 outer steps on 25 tasks, each
+    with 5 inner steps; all with an Adam outer step decayed along a cosine (``meta_train_cosine``).
+    Reptile's outer step: with the chapter's earlier plain-SGD step (ε = 0.1 on θ − mean φ) Reptile
+    ended far behind first-order MAML; the Adam step fixes that (chapter 02 §4 measures both).
+    """
+    if method not in SINE_METHODS + (REPTILE_SGD,):
+        raise course_error("method", f"one of {SINE_METHODS + (REPTILE_SGD,)}", repr(method), "pick one of them")
+    k, k_query, inner_lr = 10, 10, 0.01
+    if method == "pre-train + fine-tune":
+        s = dict(iterations=500 if fast else 2000, meta_batch=25, lr=1e-3, finetune_lr=inner_lr)
+    elif method in ("Reptile", REPTILE_SGD):
+        sgd = method == REPTILE_SGD
+        s = dict(iterations=500 if fast else 10000, meta_batch=25, inner_lr=0.02, inner_steps=5,
+                 outer_lr=0.1 if sgd else 4e-3, outer_optimizer="sgd" if sgd else "adam")
+    else:
+        s = dict(iterations=500 if fast else 10000, meta_batch=100, inner_lr=inner_lr, inner_steps=1,
+                 first_order=method == "first-order MAML", outer_lr=4e-3)
+    return dict(method=method, k=k, k_query=k_query, net=[1, 40, 40, 1], schedule="cosine-0.05", **s)
+
+
+def make_sine_learner(settings: dict, seed: int, device="cpu"):
+    """The untrained learner of ``settings`` (from :func:`sine_recipe`); the initial weights
+    depend only on ``seed``, the same for every method."""
+    from .meta import MAML, FineTuneBaseline, Reptile
+    from .models import MLP
+    torch.manual_seed(seed)
+    net = MLP(list(settings["net"]))
+    m = settings["method"]
+    if m == "pre-train + fine-tune":
+        return FineTuneBaseline(net, lr=settings["lr"], finetune_lr=settings["finetune_lr"],
+                                finetune_steps=10, device=device)
+    if m in ("Reptile", REPTILE_SGD):
+        return Reptile(net, inner_lr=settings["inner_lr"], inner_steps=settings["inner_steps"],
+                       outer_lr=settings["outer_lr"], outer_optimizer=settings["outer_optimizer"], device=device)
+    return MAML(net, inner_lr=settings["inner_lr"], inner_steps=settings["inner_steps"],
+                first_order=settings["first_order"], outer_lr=settings["outer_lr"], device=device)
+
+
+def train_sine_learner(learner, settings: dict, seed: int, iterations: int | None = None) -> list:
+    """Meta-train ``learner`` as chapter 02 does; returns the per-iteration training losses.
+
+    Tasks come from ``sinusoid_source(SinusoidFamily(), K, K_QUERY, seed=seed + 1)``.
+    ``iterations`` (default: the recipe's) cuts the run short for the checkpoint test; with at
+    most ``settings["iterations"] // 20`` iterations it repeats exactly the start of the full run
+    (the cosine schedule's first piece keeps the full step size).
+    """
+    from .meta import sinusoid_source
+    from .meta_bench import meta_train_cosine
+    from .tasks import SinusoidFamily
+    source = sinusoid_source(SinusoidFamily(), settings["k"], settings["k_query"], seed=seed + 1)
+    total = settings["iterations"]
+    if iterations is None:
+        return list(meta_train_cosine(learner, source, total, settings["meta_batch"]).loss)
+    if iterations > total // 20:
+        raise course_error("iterations", f"at most {total // 20} (the cosine schedule's first piece)",
+                           str(iterations), "use a shorter retrain, or the full run")
+    return list(learner.meta_train(source, iterations, settings["meta_batch"], progress=False).loss)
+
+
+def sine_validation_tasks(n_tasks: int = 300, k: int = 10, seed: int = 4242):
+    """Validation tasks of chapter 02 (the family is continuous: "validation classes" are tasks
+    drawn with their own seed, never the test seed). Used to choose test-time step sizes."""
+    from .tasks import SinusoidFamily
+    return SinusoidFamily().sample(n_tasks, k, 100, generator=torch.Generator().manual_seed(seed))
+
+
+def sine_test_lr(settings: dict) -> float:
+    """The step size the learner was trained with (Reptile: its inner step), the default α."""
+    return float(settings.get("inner_lr", settings.get("finetune_lr")))

@@ -1,7 +1,16 @@
-"""Summary statistics the course reports: means with 95% confidence intervals."""
+"""Summary statistics the course reports.
+
+* :func:`mean_ci95` — mean ± 95% CI over test episodes: the uncertainty from SAMPLING TEST
+  EPISODES for one trained model (another draw of 600 episodes would move the mean by about this);
+* :func:`seed_spread` — spread over meta-training seeds: the uncertainty from TRAINING, which the
+  episode CI does not contain (chapter 02 shows both side by side);
+* :func:`select_on_validation` — choose a hyperparameter on validation data, never on test data;
+* :func:`ranking_holds` — does one method beat another on every seed?
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,3 +43,108 @@ def format_ci(mean: float, half: float, percent: bool = False, digits: int = 2) 
     if percent:
         return f"{100 * mean:.{digits}f} ± {100 * half:.{digits}f}%"
     return f"{mean:.{digits + 1}f} ± {half:.{digits + 1}f}"
+
+
+# ----------------------------------------------------------------------------- choosing and ranking
+@dataclass
+class Selection:
+    """What :func:`select_on_validation` chose: the best candidate and every candidate's score.
+
+    ``split`` names the data the scores come from (``"validation"``), so that a table can say it.
+    """
+    best: object
+    scores: dict
+    split: str = "validation"
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{k}: {v:.4g}" for k, v in self.scores.items())
+        return f"chosen on {self.split}: {self.best!r} ({shown})"
+
+
+def select_on_validation(candidates, score, *, higher_is_better: bool = True,
+                         split: str = "validation") -> Selection:
+    """Pick the hyperparameter value whose ``score(value)`` on VALIDATION data is best.
+
+    The course's rule (chapters 01, 02, 04): step sizes, step counts, temperatures, sparsities and
+    ranks are chosen on meta-validation classes or a validation split, never on the test data
+    the chapter reports. This helper only makes the choice explicit and recorded; ``score``
+    must evaluate on validation data.
+
+    Args:
+        candidates: the values to try, in order (ties go to the earliest).
+        score: ``score(value) -> float`` on validation data (accuracy, or an error with
+            ``higher_is_better=False``). ``nan``/``inf`` count as the worst possible score
+            (a diverged run is never chosen).
+        higher_is_better: ``True`` for accuracies, ``False`` for errors (MSE, loss).
+        split: name of the data the scores come from, kept in the result.
+    Returns:
+        a :class:`Selection` with ``best`` and ``scores`` (``{value: score}`` in candidate order).
+    """
+    values = list(candidates)
+    if not values:
+        raise course_error("candidates", "at least one value to choose from", "an empty sequence",
+                           "pass e.g. [0.003, 0.01, 0.03]")
+    scores = {}
+    for v in values:
+        s = float(score(v))
+        scores[v] = s
+    sign = 1.0 if higher_is_better else -1.0
+    finite = [v for v in values if math.isfinite(scores[v])]
+    if not finite:
+        raise course_error("score", "a finite score for at least one candidate",
+                           f"only nan/inf for {values}", "lower the step sizes, or check the evaluation")
+    best = max(finite, key=lambda v: (sign * scores[v], -values.index(v)))
+    return Selection(best, scores, split)
+
+
+@dataclass
+class SeedSpread:
+    """A figure measured once per meta-training seed: mean, sample std, min and max over seeds.
+
+    This is the uncertainty from TRAINING (another seed: other initial weights, other training
+    tasks), which the episode CI of one trained model does not contain.
+    """
+    values: list
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def format(self, percent: bool = False, digits: int = 3) -> str:
+        """``mean ± std over n seeds (min–max)``."""
+        f = 100.0 if percent else 1.0
+        unit = "%" if percent else ""
+        return (f"{f * self.mean:.{digits}f}{unit} ± {f * self.std:.{digits}f} sd over {self.n} seeds "
+                f"({f * self.low:.{digits}f}–{f * self.high:.{digits}f})")
+
+
+def seed_spread(values) -> SeedSpread:
+    """Summarize one figure measured for several meta-training seeds (at least 2; rank on >= 3).
+
+    Args:
+        values: one finite number per seed (e.g. each seed's mean test accuracy).
+    """
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 2:
+        raise course_error("values", "one figure per meta-training seed, at least 2 (3 to rank methods)",
+                           f"{arr.size} value(s)", "train with more seeds, e.g. SEEDS = (0, 1, 2)")
+    if not np.all(np.isfinite(arr)):
+        raise course_error("values", "finite numbers", "NaN or inf", "check the training run of each seed")
+    return SeedSpread(arr.tolist(), float(arr.mean()), float(arr.std(ddof=1)), float(arr.min()), float(arr.max()))
+
+
+def ranking_holds(better, worse, *, higher_is_better: bool = True) -> bool:
+    """True when method ``better`` beats ``worse`` for EVERY seed (paired by position).
+
+    ``better`` and ``worse`` are per-seed figures of the two methods, in the same seed order
+    (at least 3 seeds, as the course requires for a ranking).
+    """
+    a, b = [float(v) for v in better], [float(v) for v in worse]
+    if len(a) != len(b) or len(a) < 3:
+        raise course_error("better / worse", "per-seed figures of two methods, same seeds, at least 3",
+                           f"{len(a)} and {len(b)} values", "train every method with SEEDS = (0, 1, 2)")
+    return all((x > y) if higher_is_better else (x < y) for x, y in zip(a, b))

@@ -1,0 +1,178 @@
+"""Small trained checkpoints shipped with the course under ``data/checkpoints/``.
+
+FAST mode must not show comparisons between learners that were trained too briefly to mean
+anything. Chapters therefore load learners that the course's own training code trained with the
+full-mode budget (chapter 02's sinusoid learners: a few kB each), and label what they show
+"loaded from data/checkpoints (full-mode training, N iterations)". A ``RETRAIN`` knob in the
+chapter's parameters cell trains instead.
+
+Each checkpoint ``NAME.pt`` (the learner's state, :func:`utils.meta_bench.learner_state`) has a
+manifest ``NAME.json`` next to it:
+
+* ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
+* ``settings`` and ``settings_hash`` — the recipe (:func:`utils.sinusoid_lab.sine_recipe`);
+* ``seed``; ``code_version`` — :func:`utils.cache.code_version` of the recipe's functions;
+* ``metric`` — what the full run measured on validation tasks (query MSE after 1 and 10 steps
+  for each step size of :data:`utils.sinusoid_lab.SINE_STEP_GRID`);
+* ``curve_head`` — the first training losses, which a short retrain must reproduce
+  (``tests/test_checkpoints.py``); ``curve_means_of_20`` — the whole training curve, as means of
+  20 iterations (for the chapter's figure); ``seconds`` — the training wall time (machine-dependent).
+
+Produce them with ``OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds 0 1 2``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, settings_key
+from .errors import course_error
+
+#: How many first training losses a manifest keeps for the retrain check.
+CURVE_HEAD = 50
+
+
+def checkpoint_dir() -> Path:
+    """``$COURSE_CHECKPOINT_DIR`` if set (tests), else ``<project>/data/checkpoints``."""
+    return Path(os.environ.get("COURSE_CHECKPOINT_DIR", PROJECT_ROOT / "data" / "checkpoints"))
+
+
+def sine_name(method: str, seed: int) -> str:
+    """File stem of chapter 02's sinusoid checkpoint of ``method`` and ``seed``."""
+    slug = {"pre-train + fine-tune": "pretrain", "MAML": "maml", "first-order MAML": "fomaml",
+            "Reptile": "reptile", "Reptile, outer SGD ε=0.1": "reptile-sgd"}[method]
+    return f"ch02-sine-{slug}-seed{seed}"
+
+
+def _logic_source(fn) -> str:
+    """``fn``'s source without docstrings or comments (``ast`` round trip): what changes behaviour."""
+    import ast
+    import inspect
+    import textwrap
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def sine_code_version() -> str:
+    """Hash of chapter 02's sinusoid recipe (settings, construction, training loop), docstrings
+    and comments left out, so that editing documentation does not invalidate the checkpoints."""
+    from . import sinusoid_lab as lab
+    blob = "\0".join(_logic_source(f) for f in (lab.sine_recipe, lab.make_sine_learner, lab.train_sine_learner))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sine_validation_metric(learner, settings: dict) -> dict:
+    """Query MSE on :func:`utils.sinusoid_lab.sine_validation_tasks` after 1 and 10 steps, for
+    every step size of the grid: ``{"alpha=0.01": [mse1, mse10], ...}`` (``nan`` if diverged)."""
+    from .sinusoid_lab import SINE_STEP_GRID, Start, adaptation_curves, sine_validation_tasks
+    val = sine_validation_tasks()
+    start = Start.from_model(settings["method"], learner.model, 0.01)
+    out = {}
+    for a in SINE_STEP_GRID:
+        c = adaptation_curves(start, val.support_x, val.support_y, val.query_x, val.query_y, 10,
+                              lr=a, record=[1, 10])
+        out[f"alpha={a}"] = [round(float(c[:, 0].mean()), 5), round(float(c[:, 1].mean()), 5)]
+    return out
+
+
+def save_checkpoint(name: str, state: dict, manifest: dict) -> Path:
+    """Write ``NAME.pt`` and ``NAME.json`` atomically; returns the manifest's path."""
+    d = checkpoint_dir()
+    atomic_torch_save(state, d / f"{name}.pt")
+    return atomic_write_text(d / f"{name}.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def read_manifest(name: str) -> dict:
+    """The manifest of checkpoint ``name`` (clear error if it is missing)."""
+    path = checkpoint_dir() / f"{name}.json"
+    if not path.exists():
+        raise course_error(f"checkpoint {name}", f"{path} and {name}.pt", "no such file",
+                           "set RETRAIN = True in the parameters cell, or run "
+                           "`OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine`")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(name: str, settings: dict | None = None) -> tuple[dict, dict]:
+    """``(state, manifest)`` of checkpoint ``name``.
+
+    With ``settings``, the manifest's settings hash must equal ``settings_key(settings)``: a
+    checkpoint trained with other settings than the chapter asks for is refused (what to do:
+    retrain). The caller restores the state with :func:`utils.meta_bench.load_learner_state`.
+    """
+    manifest = read_manifest(name)
+    if settings is not None and manifest["settings_hash"] != settings_key(settings):
+        raise course_error(f"checkpoint {name}", f"settings {settings}",
+                           f"settings {manifest['settings']} (hash {manifest['settings_hash']})",
+                           "the recipe changed since the checkpoint was trained: set RETRAIN = True, "
+                           f"or re-create it with `{manifest['command']}`")
+    state = torch.load(checkpoint_dir() / f"{name}.pt", weights_only=True)
+    return state, manifest
+
+
+def checkpoint_label(manifest: dict) -> str:
+    """``loaded from data/checkpoints (full-mode training, N iterations)``, for figures/tables."""
+    s = manifest["settings"]
+    return (f"loaded from data/checkpoints (full-mode training, {s['iterations']:,} iterations "
+            f"x {s['meta_batch']} tasks, seed {manifest['seed']})")
+
+
+def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
+    """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
+    from .meta_bench import learner_state
+    from .sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
+    settings = sine_recipe(method)
+    learner = make_sine_learner(settings, seed)
+    start = time.perf_counter()
+    curve = train_sine_learner(learner, settings, seed)
+    seconds = time.perf_counter() - start
+    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
+                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
+                    metric=dict(validation_mse_1_and_10_steps=sine_validation_metric(learner, settings)),
+                    curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
+                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
+                                       for i in range(0, len(curve), 20)],
+                    final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
+                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
+                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    save_checkpoint(manifest["name"], learner_state(learner), manifest)
+    return manifest
+
+
+def main(argv=None) -> int:
+    """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]``."""
+    from .sinusoid_lab import REPTILE_SGD, SINE_METHODS
+    p = argparse.ArgumentParser(prog="python -m utils.checkpoints",
+                                description="Train the course's shipped checkpoints (data/checkpoints/).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train and save checkpoints")
+    t.add_argument("group", choices=["ch02-sine"])
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--methods", nargs="+", default=list(SINE_METHODS),
+                   choices=list(SINE_METHODS) + [REPTILE_SGD])
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        for method in args.methods:
+            command = (f"OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds {seed} "
+                       f"--methods '{method}'")
+            m = train_sine_checkpoint(method, seed, command)
+            print(json.dumps({k: m[k] for k in ("name", "seconds", "metric")}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
