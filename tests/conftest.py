@@ -35,6 +35,13 @@ NO_CHAPTERS = "no chapters in solutions/ yet (they arrive with the chapter issue
 # utils.nbgrader_course.course_env (not set here: engine tests check resolve_fast themselves)
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("MKL_NUM_THREADS", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Several workers share the cores: one thread each, and OpenMP threads that sleep instead of
+    # spin-waiting (spinning threads of two busy processes slow torch down 10-40x on 2 cores).
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def chapter_params():
