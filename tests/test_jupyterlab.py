@@ -8,21 +8,15 @@ screenshot. Skipped, with the reason, when Debian's Chromium (``/usr/bin/chromiu
 """
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell
 
+from lab_server import jupyter_lab
 from conftest import CHAPTERS, REPO, toy_solution
 from utils.notebooks import read_notebook, release_path, solution_path, write_notebook
 
@@ -36,11 +30,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 WIDGET_CELL = ("import ipywidgets as widgets\n"
                "widgets.IntSlider(value=7, min=0, max=10, description='probe')")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _title(nb) -> str:
@@ -68,44 +57,8 @@ def lab(tmp_path_factory):
     nb.cells.insert(0, new_code_cell(WIDGET_CELL, id="widget-probe"))
     write_notebook(nb, work / name)
 
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, COURSE_FAST="1", OMP_NUM_THREADS="2",
-               JUPYTER_CONFIG_DIR=str(work / ".cfg"), JUPYTER_RUNTIME_DIR=str(work / ".runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(work / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"))
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    log = open(work / "lab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-         "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterLab exited early:\n" + (work / "lab.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("JupyterLab did not answer within 180 s:\n"
-                            + (work / "lab.log").read_text()[-3000:])
-            time.sleep(1)
+    with jupyter_lab(work) as (url, token):
         yield url, token, name, _title(nb), work
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def test_jupyterlab_renders_chapter_and_widget(lab, tmp_path):

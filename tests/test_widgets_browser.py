@@ -14,19 +14,15 @@ Skipped, with the reason, when Debian's Chromium is absent; ``.ci/run`` installs
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from lab_server import jupyter_lab
 from conftest import CHAPTERS, REPO
 from utils.notebooks import fill_answers, read_notebook, release_path, solution_path, write_notebook
 
@@ -52,14 +48,6 @@ CASES = [k for k in WIDGETS if k.split("/")[0] in CHAPTERS]
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d+\], line \d+")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """One JupyterLab (127.0.0.1, token, COURSE_FAST=1) serving filled student copies; yields (url, token, work)."""
@@ -79,42 +67,8 @@ def lab(tmp_path_factory):
         path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, COURSE_FAST="1", OMP_NUM_THREADS="2", PYTHONPATH=str(REPO),
-               JUPYTER_CONFIG_DIR=str(work / ".cfg"), JUPYTER_RUNTIME_DIR=str(work / ".runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(work / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"))
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    log = open(work / "lab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-         "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterLab exited early:\n" + (work / "lab.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "JupyterLab did not answer within 180 s"
-            time.sleep(1)
+    with jupyter_lab(work) as (url, token):
         yield url, token, work
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

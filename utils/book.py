@@ -47,7 +47,7 @@ import nbformat
 from nbformat.v4 import new_markdown_cell
 
 from .errors import course_error
-from .notebooks import (find_chapters, is_test_cell, nbgrader_meta, read_notebook,
+from .notebooks import (find_chapters, heading_texts, is_test_cell, nbgrader_meta, read_notebook,
                         release_path, secret_lines, solution_path, write_notebook)
 
 #: Output types a browser cannot show without a live kernel (dropped; their text fallback stays).
@@ -335,21 +335,12 @@ def _heading_targets(nb) -> dict:
     from myst_parser.slugs import github_slugify
 
     targets = {}
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        in_code = False
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith("```"):
-                in_code = not in_code
-            m = None if in_code else re.match(r"^#{1,6}\s+(.+?)\s*#*\s*$", line)
-            if m:
-                text = m.group(1).strip()
-                # what MyST slugs: the heading's text and inline code, not its math or link targets
-                plain = re.sub(r"\$[^$]*\$", "", text)
-                plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", plain)
-                plain = re.sub(r"[*`]", "", plain)
-                targets.setdefault(text.replace(" ", "-"), github_slugify(plain))
+    for text in heading_texts(nb):
+        # what MyST slugs: the heading's text and inline code, not its math or link targets
+        plain = re.sub(r"\$[^$]*\$", "", text)
+        plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", plain)
+        plain = re.sub(r"[*`]", "", plain)
+        targets.setdefault(text.replace(" ", "-"), github_slugify(plain))
     return targets
 
 

@@ -110,11 +110,10 @@ def read_notebook(path: str | Path) -> NotebookNode:
 _HEADING_RE = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 
 
-def heading_anchors(nb: NotebookNode) -> set[str]:
-    """The link targets JupyterLab gives the Markdown headings of ``nb``: the heading's text with
-    spaces turned into hyphens (``## 2 · Output ensembles`` -> ``2-·-Output-ensembles``), so that
-    ``NN_name.ipynb#2-·-Output-ensembles`` opens the notebook at that heading."""
-    anchors = set()
+def heading_texts(nb: NotebookNode) -> list[str]:
+    """The text of every Markdown heading of ``nb``, in order (``## 2 · Output ensembles`` ->
+    ``2 · Output ensembles``); lines inside fenced code blocks are not headings."""
+    texts = []
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
@@ -124,8 +123,15 @@ def heading_anchors(nb: NotebookNode) -> set[str]:
                 in_code = not in_code
             m = None if in_code else _HEADING_RE.match(line)
             if m:
-                anchors.add(m.group(1).strip().replace(" ", "-"))
-    return anchors
+                texts.append(m.group(1).strip())
+    return texts
+
+
+def heading_anchors(nb: NotebookNode) -> set[str]:
+    """The link targets JupyterLab gives the Markdown headings of ``nb``: the heading's text with
+    spaces turned into hyphens (``## 2 · Output ensembles`` -> ``2-·-Output-ensembles``), so that
+    ``NN_name.ipynb#2-·-Output-ensembles`` opens the notebook at that heading."""
+    return {text.replace(" ", "-") for text in heading_texts(nb)}
 
 
 def notebook_text(nb: NotebookNode) -> str:
