@@ -1,4 +1,4 @@
-"""A real JupyterLab server for the browser tests (tests/test_jupyterlab.py, tests/test_widgets_browser.py).
+"""Chromium and a real JupyterLab server for the browser tests (tests/test_jupyterlab.py, tests/test_widgets_browser.py).
 
 :func:`jupyter_lab` starts JupyterLab on 127.0.0.1 (a free port, a random token, FAST mode for
 every kernel, its config, runtime, settings and workspaces inside ``work``), waits until it
@@ -20,6 +20,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Debian's Chromium, driven by Playwright with ``executable_path`` (never ``playwright install``),
+#: with the flags this machine's closed network needs (no background connections).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:

@@ -23,13 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from lab_server import CHROMIUM, CHROMIUM_ARGS
 from conftest import CHAPTERS, NO_CHAPTERS, REPO
 from utils.book import build_book, find_site_leaks, site_text
 from utils.notebooks import read_notebook
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: An exercise box on a built page (answer stub, its tests, or a written answer).
 EXERCISE_BOX = re.compile(r'class="exercise(?:-tests)? admonition"')
 NO_CHROMIUM = ("Chromium not installed at /usr/bin/chromium: install it with "

@@ -11,18 +11,14 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell
 
-from lab_server import jupyter_lab
+from lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 from conftest import CHAPTERS, REPO, toy_solution
 from utils.notebooks import read_notebook, release_path, solution_path, write_notebook
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Chromium not installed at /usr/bin/chromium "
                                        "(apt-get install -y chromium; .ci/run does it)")

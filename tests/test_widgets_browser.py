@@ -18,17 +18,13 @@ import re
 import shutil
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from lab_server import jupyter_lab
+from lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 from conftest import CHAPTERS, REPO
 from utils.notebooks import fill_answers, read_notebook, release_path, solution_path, write_notebook
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Chromium not installed at /usr/bin/chromium "
                                        "(apt-get install -y chromium; .ci/run does it)")
