@@ -17,6 +17,16 @@ import numpy as np
 from .errors import course_error
 
 
+def _finite_series(values, expected: str, too_few_fix: str, nan_fix: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array of at least 2 finite numbers, else a CourseError."""
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 2:
+        raise course_error("values", expected, f"{arr.size} value(s)", too_few_fix)
+    if not np.all(np.isfinite(arr)):
+        raise course_error("values", "finite numbers", "NaN or inf", nan_fix)
+    return arr
+
+
 def mean_ci95(values) -> tuple[float, float]:
     """Mean and half-width of the 95% confidence interval of the mean.
 
@@ -28,12 +38,8 @@ def mean_ci95(values) -> tuple[float, float]:
     Returns:
         ``(mean, half_width)``; report as ``mean ± half_width``.
     """
-    arr = np.asarray([float(v) for v in values], dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 2:
-        raise course_error("values", "a 1-D sequence of at least 2 per-episode figures",
-                           f"{arr.size} value(s)", "evaluate on more episodes (600 is standard)")
-    if not np.all(np.isfinite(arr)):
-        raise course_error("values", "finite numbers", "NaN or inf", "check the evaluation loop")
+    arr = _finite_series(values, "a 1-D sequence of at least 2 per-episode figures",
+                         "evaluate on more episodes (600 is standard)", "check the evaluation loop")
     half = 1.96 * arr.std(ddof=1) / math.sqrt(arr.size)
     return float(arr.mean()), float(half)
 
@@ -128,12 +134,8 @@ def seed_spread(values) -> SeedSpread:
     Args:
         values: one finite number per seed (e.g. each seed's mean test accuracy).
     """
-    arr = np.asarray([float(v) for v in values], dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 2:
-        raise course_error("values", "one figure per meta-training seed, at least 2 (3 to rank methods)",
-                           f"{arr.size} value(s)", "train with more seeds, e.g. SEEDS = (0, 1, 2)")
-    if not np.all(np.isfinite(arr)):
-        raise course_error("values", "finite numbers", "NaN or inf", "check the training run of each seed")
+    arr = _finite_series(values, "one figure per meta-training seed, at least 2 (3 to rank methods)",
+                         "train with more seeds, e.g. SEEDS = (0, 1, 2)", "check the training run of each seed")
     return SeedSpread(arr.tolist(), float(arr.mean()), float(arr.std(ddof=1)), float(arr.min()), float(arr.max()))
 
 
