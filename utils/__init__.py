@@ -14,6 +14,7 @@ Foundations
     - :mod:`utils.runtime`      device choice, seeding, FAST mode, threads, timing
     - :mod:`utils.cache`        atomic writes and the settings-keyed cache under ``data/cache/``
     - :mod:`utils.stats`        mean ± 95 % CI, seed spreads, choosing on validation data
+    - :mod:`utils.tables`       result tables (``show_table``) instead of hand-aligned prints
     - :mod:`utils.plots`        labelled figures: histories, episodes, CI bars, reliability diagrams
     - :mod:`utils.widgets`      ipywidgets that still draw a figure headless
     - :mod:`utils.figures`      the headline numbers a chapter records for ``course run``
@@ -54,7 +55,7 @@ __version__ = "0.2.0"
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (
     "vocab", "chapters",
-    "errors", "runtime", "cache", "stats", "plots", "widgets", "figures",
+    "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot",
     "models", "training", "functional", "meta", "meta_eval",
     "distill", "compress", "fuse",

@@ -5,6 +5,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int = 1,
+                  figsize=None, sharey: bool = False):
+    """A figure with ``ncols`` axes, each labelled with its quantity and unit (``"inner steps"``,
+    ``"query MSE"``), so no chapter draws an unlabelled axis. ``xlabel``/``ylabel`` may be one string
+    or a list with one per axis. Returns ``(fig, axes)`` (a single ``Axes`` when ``ncols == 1``)."""
+    figsize = figsize or (4.5 * ncols, 3.2)
+    fig, axes = plt.subplots(1, ncols, figsize=figsize, sharey=sharey, squeeze=False)
+    axes = list(axes[0])
+    xs = xlabel if isinstance(xlabel, (list, tuple)) else [xlabel] * ncols
+    ys = ylabel if isinstance(ylabel, (list, tuple)) else [ylabel] * ncols
+    for ax, xl, yl in zip(axes, xs, ys):
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+    if title and ncols == 1:
+        axes[0].set_title(title)
+    elif title:
+        fig.suptitle(title)
+    return fig, (axes[0] if ncols == 1 else axes)
+
+
 def show_episode(episode, max_per_class: int = 5, title: str | None = None):
     """Draw one episode: a row per class, support images then (greyed frame) query images.
 
