@@ -8,6 +8,7 @@ import json
 import marshal
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -16,6 +17,34 @@ from .errors import course_error
 
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+#: Environment variable naming this run's artefact log: ``course run`` sets it for each chapter's
+#: kernel (``utils.course.execute``) and prints what the chapter loaded from the cache or shipped.
+ARTEFACT_LOG_ENV = "COURSE_ARTEFACT_LOG"
+
+
+def note_artefact(name: str, status: str, path: str | Path | None = None,
+                  seconds: float | None = None) -> None:
+    """Append ``{"artefact": name, "status": status, ...}`` as one JSON line to ``$COURSE_ARTEFACT_LOG``.
+
+    ``status`` says where the object came from (``"cache hit"``, ``"built"``, ``"shipped"``);
+    ``seconds`` how long building took. Nothing happens when the variable is unset. One
+    ``O_APPEND`` write per line, so concurrent writers never interleave inside a line.
+    """
+    log = os.environ.get(ARTEFACT_LOG_ENV)
+    if not log:
+        return
+    record = {"artefact": str(name), "status": str(status)}
+    if path is not None:
+        record["path"] = str(path)
+    if seconds is not None:
+        record["seconds"] = round(float(seconds), 2)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def cache_dir() -> Path:
@@ -100,11 +129,16 @@ def cached_torch(name: str, settings: dict, build, *, refresh: bool = False, cod
     """
     key = dict(settings, code_version=code_version(build, *code))
     path = cache_dir() / f"{name}-{settings_key(key)}.pt"
+    status = "built"
     if path.exists() and not refresh:
         try:
-            return torch.load(path, weights_only=False)
+            obj = torch.load(path, weights_only=False)
+            note_artefact(name, "cache hit", path.name)
+            return obj
         except Exception:  # corrupt or from an incompatible version: rebuild
-            pass
+            status = "rebuilt (unreadable cache file)"
+    start = time.perf_counter()
     obj = build()
     atomic_torch_save(obj, path)
+    note_artefact(name, status, path.name, time.perf_counter() - start)
     return obj

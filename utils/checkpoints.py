@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, settings_key
+from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, note_artefact, settings_key
 from .errors import course_error
 
 #: How many first training losses a manifest keeps for the retrain check.
@@ -123,8 +123,18 @@ def load_checkpoint(name: str, settings: dict | None = None) -> tuple[dict, dict
                            f"settings {manifest['settings']} (hash {manifest['settings_hash']})",
                            "the recipe changed since the checkpoint was trained: set RETRAIN = True, "
                            f"or re-create it with `{manifest['command']}`")
-    state = torch.load(checkpoint_dir() / f"{name}.pt", weights_only=True)
+    path = checkpoint_dir() / f"{name}.pt"
+    state = torch.load(path, weights_only=True)
+    note_artefact(_shown(path.with_suffix("")), "shipped", path.name)
     return state, manifest
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project (``data/checkpoints/NAME``) when inside it, else as given."""
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def checkpoint_label(manifest: dict) -> str:

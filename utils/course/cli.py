@@ -179,8 +179,11 @@ def cmd_run(args) -> int:
         runs.append(run_chapter(args.root, ch, fast=not args.full, timeout=args.timeout,
                                 build=args.build))
         print(f"  {ch}: {runs[-1].status} ({runs[-1].seconds:.1f} s)", flush=True)
+        for line in runs[-1].artefacts or ["no cached or shipped artefacts used"]:
+            print(f"      {line}", flush=True)
     print()
     print(format_table(runs))
+    print(f"\nTotal: {sum(r.seconds for r in runs):.1f} s for {len(runs)} chapter(s) ({mode} mode)")
     build = args.build or Path(args.root) / "build"
     print(f"\nExecuted notebooks: {build / 'executed'}")
     failed = [r.chapter for r in runs if not r.ok]

@@ -5,9 +5,15 @@ Each ``solutions/NN_name/NN_name.ipynb`` is executed with its ``parameters`` cel
 written to ``build/executed/NN_name/``; the source notebook is never written. Notebooks record
 headline figures through :func:`utils.figures.record_figures`, which writes
 ``build/figures/NN_name.json`` because this module sets ``COURSE_FIGURES_DIR``.
+
+What a chapter loads from the cache or from the shipped checkpoints is logged by
+:func:`utils.cache.note_artefact` to ``build/executed/NN_name/artefacts.jsonl`` (this module
+sets ``COURSE_ARTEFACT_LOG`` for the kernel); :func:`summarise_artefacts` turns the log into
+the ``glyphs: cache hit`` lines that ``course run`` prints under each chapter.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -15,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import ARTEFACT_LOG_ENV
 from ..errors import course_error
 from ..figures import read_figures
 from .nbgrader_course import course_env
@@ -31,6 +38,7 @@ class ChapterRun:
     error: str = ""
     figures: dict = field(default_factory=dict)
     output: str = ""
+    artefacts: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -39,6 +47,44 @@ class ChapterRun:
             return "ok"
         text = f"FAILED: {self.error}"
         return text if len(text) <= 120 else text[:117] + "..."
+
+
+def read_artefact_log(path: str | Path) -> list[dict]:
+    """The records of an artefact log (JSON lines); ``[]`` when the file does not exist.
+
+    A line that is not a JSON object (a kernel killed mid-write) is skipped, not fatal.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "artefact" in rec and "status" in rec:
+            records.append(rec)
+    return records
+
+
+def summarise_artefacts(records: list[dict]) -> list[str]:
+    """One line per artefact and status, in first-use order: ``glyphs: cache hit``,
+    ``ch05-protonet: built (12.3 s)``, ``data/checkpoints/ch02-sine-maml-seed0: shipped``;
+    ``(x3)`` when the same artefact was loaded the same way several times."""
+    groups: dict[tuple, list] = {}
+    for rec in records:
+        groups.setdefault((rec["artefact"], rec["status"]), []).append(rec.get("seconds"))
+    lines = []
+    for (name, status), secs in groups.items():
+        text = f"{name}: {status}"
+        spent = [s for s in secs if s is not None]
+        if spent:
+            text += f" ({sum(spent):.1f} s)"
+        if len(secs) > 1:
+            text += f" (x{len(secs)})"
+        lines.append(text)
+    return lines
 
 
 def require_parameters_cell(nb, path: str | Path) -> int:
@@ -118,10 +164,13 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
     figures_dir.mkdir(parents=True, exist_ok=True)
     (figures_dir / f"{chapter}.json").unlink(missing_ok=True)  # no stale figures in the table
     out.parent.mkdir(parents=True, exist_ok=True)
+    log = (out.parent / "artefacts.jsonl").resolve()
+    log.unlink(missing_ok=True)  # this run's loads only
     start = time.perf_counter()
     try:
         require_parameters_cell(read_notebook(src), f"solutions/{chapter}/{chapter}.ipynb")
-        env = course_env(fast=fast, extra={"COURSE_FIGURES_DIR": str(figures_dir.resolve())})
+        env = course_env(fast=fast, extra={"COURSE_FIGURES_DIR": str(figures_dir.resolve()),
+                                           ARTEFACT_LOG_ENV: str(log)})
         with _environ(env), _stderr_to(out.with_suffix(".stderr.log")):
             pm.execute_notebook(str(src), str(out), parameters={"FAST": bool(fast)},
                                 cwd=str(src.parent), kernel_name="python3", progress_bar=False,
@@ -131,7 +180,7 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
         ok, error = False, _last_line(exc)
     seconds = time.perf_counter() - start
     return ChapterRun(chapter, ok, seconds, error, read_figures(figures_dir, chapter),
-                      str(out) if out.exists() else "")
+                      str(out) if out.exists() else "", summarise_artefacts(read_artefact_log(log)))
 
 
 def format_figures(figures: dict, width: int = 90) -> str:

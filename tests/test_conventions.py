@@ -1,0 +1,50 @@
+"""Every chapter follows the notebook conventions of issue 15 (utils/course/conventions.py):
+the same setup cell, one knobs cell right after it, no code cell over 40 lines, unique cell ids."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from conftest import REPO
+from utils.chapters import CHAPTERS
+from utils.course.conventions import KNOBS_ID, MAX_CODE_LINES, SETUP_SOURCE, convention_problems
+from utils.course.notebooks import read_notebook, solution_path
+
+WRITTEN = [ch for ch in CHAPTERS if solution_path(REPO, ch).exists()]
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_chapter_follows_the_conventions(chapter):
+    nb = read_notebook(solution_path(REPO, chapter))
+    assert convention_problems(nb) == [], chapter
+
+
+def _nb(*cells):
+    return new_notebook(cells=list(cells))
+
+
+def test_the_checker_catches_each_breach():
+    setup = new_code_cell(SETUP_SOURCE, id="setup")
+    knobs = new_code_cell("N = 3 if FAST else 30   # tasks", id=KNOBS_ID)
+    assert convention_problems(_nb(new_code_cell("FAST = True", id="parameters"), setup, knobs)) == []
+    assert "differs" in " ".join(convention_problems(_nb(new_code_cell(SETUP_SOURCE + "\nimport os", id="setup"))))
+    late = convention_problems(_nb(setup, new_code_cell("x = 1", id="imports"), knobs))
+    assert any("not right after" in p for p in late)
+    scattered = convention_problems(_nb(setup, knobs, new_code_cell("M = 1 if FAST else 2", id="other")))
+    assert any("outside the 'knobs' cell" in p and "other" in p for p in scattered)
+    long = new_code_cell("\n".join(f"x{i} = {i}" for i in range(MAX_CODE_LINES + 1)), id="long")
+    assert any("'long' has 41 lines" in p for p in convention_problems(_nb(setup, knobs, long)))
+    nb = _nb(setup, knobs, new_code_cell("a = 1", id="a"), new_code_cell("b = 2", id="b"))
+    nb.cells[-1]["id"] = "a"          # nbformat renames duplicates when it validates: set it after
+    twice = convention_problems(nb)
+    assert any("more than once" in p for p in twice)
+
+
+def test_locked_test_cells_may_be_long():
+    test_cell = new_code_cell("\n".join(f"assert {i} == {i}" for i in range(60)), id="test-long")
+    test_cell.metadata["nbgrader"] = {"grade": True, "locked": True, "solution": False,
+                                      "grade_id": "test-long", "points": 1, "schema_version": 3}
+    nb = _nb(new_code_cell(SETUP_SOURCE, id="setup"), test_cell)
+    assert convention_problems(nb) == []
+    assert nbformat.validate(nb) is None

@@ -1,0 +1,87 @@
+"""The notebook conventions every chapter follows (issue 15), stated once, checked by
+``tests/test_conventions.py``.
+
+* :data:`SETUP_SOURCE` — the text of the ``setup`` cell, identical in every chapter: it starts the
+  chapter's clock, resolves FAST, picks the device and seeds everything. Chapter-specific imports
+  go in a later cell (id ``imports``).
+* :data:`KNOBS_ID` — chapters whose sizes depend on FAST gather every ``x if FAST else y`` in one
+  cell with this id, right after ``setup``, each knob commented with its unit or meaning.
+* :data:`MAX_CODE_LINES` — a code cell longer than this is split into measure / plot / assert
+  cells (locked nbgrader test cells are exempt: their text is what the graders run).
+* cell ids are unique within a notebook.
+"""
+from __future__ import annotations
+
+import re
+
+#: The ``setup`` cell of every chapter, exactly.
+SETUP_SOURCE = """\
+import time
+_chapter_start = time.perf_counter()
+
+from utils.runtime import resolve_fast, pick_device, seed_everything
+FAST = resolve_fast(FAST)      # forced True under autograde / COURSE_FAST=1
+device = pick_device(DEVICE)
+seed_everything(SEED)"""
+
+SETUP_ID = "setup"
+KNOBS_ID = "knobs"
+IMPORTS_ID = "imports"
+BIND_ID = "integrity-bind"
+MAX_CODE_LINES = 40
+
+#: A FAST-dependent size: ``... if FAST else ...`` or an ``if FAST:`` block.
+_FAST_SIZE_RE = re.compile(r"\bif FAST else\b|^\s*if FAST\s*:", re.M)
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _is_test_cell(cell) -> bool:
+    nbg = _nbgrader(cell)
+    return bool(nbg.get("grade")) and bool(nbg.get("locked")) and not nbg.get("solution")
+
+
+def _index(nb, cell_id: str) -> int | None:
+    return next((i for i, c in enumerate(nb.cells) if c.get("id") == cell_id), None)
+
+
+def fast_dependent_cells(nb) -> list[str]:
+    """Ids of the code cells (other than ``knobs``) holding a FAST-dependent size."""
+    return [c.get("id") for c in nb.cells
+            if c.cell_type == "code" and c.get("id") != KNOBS_ID and _FAST_SIZE_RE.search(c.source)]
+
+
+def convention_problems(nb) -> list[str]:
+    """What ``nb`` (a chapter's solution notebook) does against the conventions; ``[]`` when none."""
+    problems = []
+    ids = [c.get("id") for c in nb.cells]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        problems.append(f"cell ids used more than once: {dupes}")
+    setup = _index(nb, SETUP_ID)
+    if setup is None:
+        problems.append(f"no cell with id {SETUP_ID!r}")
+    else:
+        if nb.cells[setup].source.strip() != SETUP_SOURCE:
+            problems.append(f"the {SETUP_ID!r} cell differs from utils.course.conventions.SETUP_SOURCE")
+        knobs = _index(nb, KNOBS_ID)
+        if knobs is not None and knobs != setup + 1:
+            problems.append(f"the {KNOBS_ID!r} cell is cell {knobs}, not right after {SETUP_ID!r} (cell {setup})")
+    scattered = fast_dependent_cells(nb)
+    if scattered:
+        problems.append(f"FAST-dependent sizes outside the {KNOBS_ID!r} cell, in: {scattered}")
+    bind = _index(nb, BIND_ID)
+    if bind is not None:
+        answers = [i for i, c in enumerate(nb.cells) if _nbgrader(c).get("solution")]
+        if answers and bind > min(answers):
+            problems.append(f"{BIND_ID!r} comes after the first answer cell")
+        if setup is not None and bind < setup:
+            problems.append(f"{BIND_ID!r} comes before {SETUP_ID!r}")
+    for c in nb.cells:
+        n = len(c.source.splitlines())
+        if c.cell_type == "code" and n > MAX_CODE_LINES and not _is_test_cell(c):
+            problems.append(f"code cell {c.get('id')!r} has {n} lines (at most {MAX_CODE_LINES}: "
+                            "split it into measure / plot / assert cells)")
+    return problems
