@@ -6,12 +6,26 @@ import numpy as np
 
 
 def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int = 1,
-                  figsize=None, sharey: bool = False):
+                  figsize=None, sharey: bool = False, nrows: int = 1, gridspec_kw=None):
     """A figure with ``ncols`` axes, each labelled with its quantity and unit (``"inner steps"``,
     ``"query MSE"``), so no chapter draws an unlabelled axis. ``xlabel``/``ylabel`` may be one string
-    or a list with one per axis. Returns ``(fig, axes)`` (a single ``Axes`` when ``ncols == 1``)."""
+    or a list with one per axis. Returns ``(fig, axes)`` (a single ``Axes`` when ``ncols == 1``).
+    With ``nrows > 1`` every row gets the same labels and ``axes`` is a list of rows."""
+    if nrows > 1:
+        fig, grid = plt.subplots(nrows, ncols, figsize=figsize or (4.5 * ncols, 3.2 * nrows),
+                                 sharey=sharey, squeeze=False, gridspec_kw=gridspec_kw)
+        xs = xlabel if isinstance(xlabel, (list, tuple)) else [xlabel] * ncols
+        ys = ylabel if isinstance(ylabel, (list, tuple)) else [ylabel] * ncols
+        for row in grid:
+            for ax, xl, yl in zip(row, xs, ys):
+                ax.set_xlabel(xl)
+                ax.set_ylabel(yl)
+        if title:
+            fig.suptitle(title)
+        return fig, [list(row) for row in grid]
     figsize = figsize or (4.5 * ncols, 3.2)
-    fig, axes = plt.subplots(1, ncols, figsize=figsize, sharey=sharey, squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=figsize, sharey=sharey, squeeze=False,
+                             gridspec_kw=gridspec_kw)
     axes = list(axes[0])
     xs = xlabel if isinstance(xlabel, (list, tuple)) else [xlabel] * ncols
     ys = ylabel if isinstance(ylabel, (list, tuple)) else [ylabel] * ncols

@@ -1,7 +1,8 @@
 """Result tables for the chapters: one helper instead of hand-aligned ``print(f"...")`` lines.
 
 :func:`results_table` formats rows of values under a header, right-aligning numbers and left-
-aligning text; :func:`show_table` prints it. Floats use ``floatfmt`` (``".3f"`` by default);
+aligning text; :func:`show_table` prints it. Floats use ``floatfmt`` (``".3f"`` by default, or a
+list with one format per column);
 pairs ``(mean, half)`` print as ``mean ± half`` (a 95 % CI, see :func:`utils.stats.mean_ci95`).
 """
 from __future__ import annotations
@@ -33,6 +34,10 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
     """The text of a table: ``header`` (column names, with units, e.g. ``"time (s)"``), then one
     line per row. Every row must have as many values as the header."""
     header = [str(h) for h in header]
+    fmts = [floatfmt] * len(header) if isinstance(floatfmt, str) else [str(f) for f in floatfmt]
+    if len(fmts) != len(header):
+        raise course_error("floatfmt", f"one format, or one per column ({len(header)})",
+                           f"{len(fmts)} formats", "give a format for every column")
     if not header:
         raise course_error("header", "at least one column name", "an empty header", "name the columns")
     cells = []
@@ -41,7 +46,7 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
         if len(row) != len(header):
             raise course_error(f"row {i}", f"{len(header)} values (one per column: {', '.join(header)})",
                                f"{len(row)} values: {row!r}", "add or remove values so each row matches the header")
-        cells.append([_cell(v, floatfmt) for v in row])
+        cells.append([_cell(v, f) for v, f in zip(row, fmts)])
     numeric = [all(isinstance(r[j], Number) or (isinstance(r[j], tuple)) for r in rows) and bool(rows)
                for j in range(len(header))]
     widths = [max([len(header[j])] + [len(c[j]) for c in cells]) for j in range(len(header))]
