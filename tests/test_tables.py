@@ -29,3 +29,16 @@ def test_labelled_axes_label_every_axis():
     assert [a.get_ylabel() for a in axes] == ["query MSE", "accuracy (%)"]
     fig, ax = labelled_axes("x (units)", "y (units)", title="one")
     assert ax.get_title() == "one" and ax.get_xlabel() == "x (units)"
+
+
+def test_table_takes_one_float_format_per_column():
+    text = results_table(["name", "accuracy", "ms"], [["a", 0.9123, 1.23456]], floatfmt=["", ".1%", ".2f"])
+    assert text.splitlines()[2].split() == ["a", "91.2%", "1.23"]
+    with pytest.raises(CourseError, match="one per column"):
+        results_table(["a", "b"], [[1, 2]], floatfmt=[".1f"])
+
+
+def test_labelled_axes_grid_labels_every_row():
+    fig, rows = labelled_axes(["", "class"], ["", "probability"], ncols=2, nrows=2,
+                              gridspec_kw={"width_ratios": [1, 3]})
+    assert len(rows) == 2 and all(r[1].get_xlabel() == "class" and r[1].get_ylabel() == "probability" for r in rows)
