@@ -13,6 +13,7 @@ Command line
 Notebooks
     - :mod:`utils.course.notebooks`      read, strip, compare, find answer cells and leaks
     - :mod:`utils.course.execute`        run a chapter headless with papermill
+    - :mod:`utils.course.conventions`    the notebook conventions (shared setup cell, knobs, 40-line cells)
     - :mod:`utils.course.sync`           ``solutions/`` -> ``chapters/`` through nbgrader
     - :mod:`utils.course.nbgrader_course` nbgrader glue: temporary courses, environment
 
@@ -31,6 +32,6 @@ Test fixtures
 """
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "bench", "progress", "book", "notebooks", "execute", "sync", "nbgrader_course",
+MODULES = ("cli", "bench", "progress", "book", "notebooks", "execute", "conventions", "sync", "nbgrader_course",
            "grading", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
            "check_tests", "mc_fairness", "fixtures")
