@@ -227,3 +227,40 @@ def test_learned_optimizer_meta_trains_and_evaluates():
     assert len(hist.loss) == 30 and sum(hist.loss[-5:]) < sum(hist.loss[:5])
     res = lo.evaluate(sample_quadratics(10, dim=5, generator=torch.Generator().manual_seed(2)), 20)
     assert res.metric == "final loss" and math.isfinite(res.mean)
+
+
+def test_evaluate_batched_matches_meta_evaluate():
+    from utils.metric_learners import evaluate_batched
+    sx, sy, qx, qy = _episodes(B=6)
+    from utils.episodes import Episode
+    batch = Episode(sx, sy, qx, qy, torch.arange(5).expand(6, -1))
+    state = {"i": 0}
+
+    def source(b):
+        i = state["i"]; state["i"] = (i + b) % 6
+        return Episode(*(getattr(batch, f)[i:i + b] for f in batch.__dataclass_fields__))
+    torch.manual_seed(0)
+    for learner in (ProtoMAML(_encoder(), eval_steps=2, device="cpu"), MatchingNet(_encoder(), device="cpu"),
+                    AttentionLearner(SupportAttention(_encoder(dim=8), 8, 5, heads=2), device="cpu")):
+        a = evaluate_batched(learner, source, 6, batch=3)
+        b = meta_evaluate(learner, source, 6, batch=3)
+        assert a.values == pytest.approx(b.values, abs=1e-6)
+
+
+def test_shipped_checkpoints_match_their_recipes():
+    import json
+    from utils.cache import settings_key
+    from utils.checkpoints import checkpoint_dir
+    from utils.families_lab import GROUPS, checkpoint_name
+    for group, (recipe, make, train) in GROUPS.items():
+        for seed in (0, 1, 2):
+            m = json.loads((checkpoint_dir() / f"{checkpoint_name(group, seed)}.json").read_text())
+            assert m["settings"] == json.loads(json.dumps(recipe())), f"{group}: recipe changed, rerun `{m['command']}`"
+            assert m["settings_hash"] == settings_key(recipe())
+    # a short retrain reproduces the first training losses of the shipped CNP (same code, same seed)
+    recipe, make, train = GROUPS["cnp"]
+    settings = dict(recipe(), iterations=5)
+    torch.set_num_threads(1)
+    curve = train(make(settings, 0), settings, 0)
+    m = json.loads((checkpoint_dir() / f"{checkpoint_name('cnp', 0)}.json").read_text())
+    assert curve == pytest.approx(m["curve_head"][:5], rel=1e-4, abs=1e-5)

@@ -144,6 +144,11 @@ class AttentionLearner(_Learner):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.history = None
 
+    def logits(self, sx, sy, qx, n_way=None, steps=None):
+        """Batched query logits ``(B, M, N)``; ``n_way`` and ``steps`` are accepted and unused
+        (no gradient steps), so :func:`utils.metric_learners.evaluate_batched` applies."""
+        return self.model(sx, sy, qx)
+
     def meta_loss(self, sx, sy, qx, qy):
         logits = self.model(sx, sy, qx)
         loss = F.cross_entropy(logits.flatten(0, 1), qy.flatten())
