@@ -205,7 +205,12 @@ class LearnedOptimizer:
 
 
 def final_loss(rule, problems, steps: int) -> MetaResult:
-    """Mean ± 95% CI over problems of the loss after ``steps`` steps of ``rule``."""
+    """Mean ± 95% CI over problems of the loss after ``steps`` steps of ``rule``; a rule that
+    diverged on any problem gets mean ``inf`` (so :func:`utils.stats.select_on_validation` never
+    picks it) and CI ``nan``."""
     with torch.no_grad():
         losses, _, _ = run_rule(rule, problems, steps)
-    return MetaResult("final loss", *mean_ci95(losses[-1].tolist()), losses[-1].tolist())
+    values = losses[-1].tolist()
+    if not all(math.isfinite(v) for v in values):
+        return MetaResult("final loss", float("inf"), float("nan"), values)
+    return MetaResult("final loss", *mean_ci95(values), values)
