@@ -12,7 +12,8 @@ from utils.errors import CourseError
 from utils.learned_optimizer import (LearnedOptimizer, LSTMRule, adam_rule, final_loss,
                                      gradient_features, run_rule, sample_logistic, sample_quadratics,
                                      sgd_rule)
-from utils.meta import MetaResult, meta_evaluate, protonet_logits, sinusoid_source
+from utils.meta import MetaResult, protonet_logits, sinusoid_source
+from utils.meta_eval import meta_evaluate
 from utils.metric_learners import (MatchingNet, ProtoMAML, cosine_attention, matching_log_probs,
                                    protomaml_head)
 from utils.models import MLP

@@ -12,7 +12,7 @@ and outputs the predictor — no gradient step at test time.
   reads the class out of what the attention carried. Also order-invariant in the support.
 
 Learners :class:`CNPLearner` and :class:`AttentionLearner` follow :mod:`utils.meta`'s interface
-(``meta_train``, ``evaluate_task``, :func:`utils.meta.meta_evaluate`); both are vectorised over
+(``meta_train``, ``evaluate_task``, :func:`utils.meta_eval.meta_evaluate`); both are vectorised over
 the tasks of a meta-batch by construction (a leading task dimension).
 """
 from __future__ import annotations

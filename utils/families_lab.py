@@ -27,7 +27,7 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .episodes import EpisodeSampler
 from .learned_optimizer import LearnedOptimizer, LSTMRule, sample_quadratics
 from .meta import sinusoid_source
-from .meta_bench import learner_state, load_learner_state
+from .meta_lab import learner_state, load_learner_state
 from .tasks import SinusoidFamily, TaskBatch
 
 

@@ -1,7 +1,7 @@
 """Metric-based meta-learners beyond ProtoNet (chapter 03 §1): matching networks and ProtoMAML.
 
 Both follow :mod:`utils.meta`'s interface (``meta_train(source, iterations, meta_batch)``,
-``evaluate_task(support_x, support_y, query_x, query_y)``, and :func:`utils.meta.meta_evaluate`
+``evaluate_task(support_x, support_y, query_x, query_y)``, and :func:`utils.meta_eval.meta_evaluate`
 for the mean ± 95% CI) and are vectorised over the tasks of a meta-batch with batched matrix
 products (no Python loop over tasks).
 
@@ -19,9 +19,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import course_error
-from .meta import MetaResult, _Learner, _unpack, meta_evaluate
+from .meta import MetaResult, _Learner
+from .meta_eval import meta_evaluate
 from .runtime import pick_device
 from .stats import mean_ci95
+from .vocab import split_batch
 
 
 def _check_labels(support_y: torch.Tensor, n_way: int) -> None:
@@ -169,7 +171,7 @@ def evaluate_batched(learner, source, n_tasks: int = 600, steps: int | None = No
     For any learner with a batched ``logits(sx, sy, qx, n_way, steps)`` (this module's learners,
     :class:`utils.blackbox.AttentionLearner`); the same figures as :func:`utils.meta.meta_evaluate`
     with the learner's own ``evaluate_task``, faster. Other learners (e.g. :class:`utils.meta.ProtoNet`)
-    are handed to :func:`utils.meta.meta_evaluate`.
+    are handed to :func:`utils.meta_eval.meta_evaluate`.
     """
     if int(n_tasks) != n_tasks or n_tasks < 2:
         raise course_error("n_tasks", "an integer >= 2 (600 is standard)", repr(n_tasks), "evaluate on more tasks")
@@ -179,7 +181,7 @@ def evaluate_batched(learner, source, n_tasks: int = 600, steps: int | None = No
     values, done = [], 0
     with torch.no_grad():
         while done < n_tasks:
-            sx, sy, qx, qy = _unpack(source(min(batch, n_tasks - done)), learner.device)
+            sx, sy, qx, qy = split_batch(source(min(batch, n_tasks - done)), learner.device)
             logits = learner.logits(sx, sy, qx, int(sy.max()) + 1, steps)
             values += (logits.argmax(-1) == qy).float().mean(1).tolist()
             done += sx.shape[0]
