@@ -30,6 +30,7 @@ import types
 from contextlib import contextmanager
 
 import torch
+from torch import nn
 
 from . import functional as Fn
 from .episodes import EpisodeSampler
@@ -103,23 +104,38 @@ def _setups(device):
     labels = torch.arange(10).repeat_interleave(20)
     ep = EpisodeSampler(images, labels, 5, 1, 15, seed=0).sample_batch(8)
     conv = tuple(getattr(ep, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y"))
-    return {"sinusoid": (lambda: MLP([1, 40, 40, 1]), sine, 0.01),
-            "conv-4": (lambda: conv4_classifier(5, track_running_stats=False), conv, 0.4)}
+    # make(fused): the network; with fused=True its norms are nn.BatchNorm2d (see _fused_norm)
+    return {"sinusoid": (lambda fused=False: MLP([1, 40, 40, 1]), sine, 0.01),
+            "conv-4": (lambda fused=False: conv4_classifier(5, track_running_stats=fused), conv, 0.4)}
+
+
+def _fused_norm(model: nn.Module) -> nn.Module:
+    """``model`` with every BatchNorm switched to batch statistics in torch's own fused kernel, as
+    a learn2learn or higher user would write it (right outside ``vmap``)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+    return model
 
 
 def _peer_steps(make, batch, lr, device, l2l_maml, higher):
-    """Meta-iteration closures for the peer libraries and a plain vmap (same model and data)."""
+    """Meta-iteration closures for the peer libraries and a plain vmap (same data, step sizes).
+
+    The peers get the network with torch's fused batch norm; the vmap needs the course's
+    :class:`~utils.models.BatchStatNorm` (the fused kernel's double backward is wrong in vmap)."""
     sx, sy, qx, qy = batch
     T = sx.shape[0]
     loss_fn = Fn.task_loss
     steps = {}
 
-    def fresh():
+    def fresh(fused: bool = True):
         torch.manual_seed(0)
-        return use_batch_statistics(make()).to(device)
+        model = make(fused)
+        return (_fused_norm(model) if fused else use_batch_statistics(model)).to(device)
 
     def vmap_step():
-        model = fresh()
+        model = fresh(fused=False)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         def step():
