@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from utils.bench_maml import _load_higher, _load_learn2learn, busy_processes
+from utils.course.bench_maml import _load_higher, _load_learn2learn, busy_processes
 
 
 def _alive(pid):

@@ -132,8 +132,8 @@ def test_download_verifies_checksum(tmp_path, monkeypatch):
 
 def test_lake_benchmark_runs_end_to_end_on_glyph_stand_in(tmp_path, monkeypatch, capsys):
     """The whole real-data path: official-format zips → loader → meta-training → 20 runs."""
-    from utils import bench
-    from utils.omniglot_fixture import write_glyph_omniglot
+    from utils.course import bench
+    from utils.course.fixtures import write_glyph_omniglot
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     root = write_glyph_omniglot(tmp_path / "omni", n_background=2, n_evaluation=1, chars=20,
                                 drawers=3, runs=2)
