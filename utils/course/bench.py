@@ -191,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=(BENCHMARKS[name].__doc__ or "").strip().splitlines()[0])
         s.add_argument("--device", default="auto", help='"auto", "cpu", "cuda" or "mps"')
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+        s.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice; maml-throughput: the course's "
+                            "thread policy, utils.runtime.threads_for)")
         if name == "maml-throughput":
             _maml_throughput_arguments(s)
         if name == "sinusoid":

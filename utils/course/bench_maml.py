@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .. import functional as Fn
+from ..errors import course_error
 from ..episodes import EpisodeSampler
 from ..meta import MAML
 from ..models import MLP, conv4_classifier, use_batch_statistics
@@ -195,7 +196,12 @@ def maml_throughput(args) -> dict:
     l2l_maml = _load_learn2learn() if peers else None
     higher = _load_higher() if peers else None
     wanted = [s.strip() for s in args.setups.split(",")]
-    setups = {k: v for k, v in _setups(device).items() if k in wanted}
+    all_setups = _setups(device)
+    unknown = [w for w in wanted if w not in all_setups]
+    if unknown or not wanted:
+        raise course_error("--setups", "a comma-separated list of " + ", ".join(all_setups),
+                           repr(args.setups), "pass e.g. --setups sinusoid,conv-4")
+    setups = {k: v for k, v in all_setups.items() if k in wanted}
     print(f"\n== maml-throughput (second-order MAML, one inner step) ==  device={device}  "
           f"torch={torch.__version__}  cores={os.cpu_count()}  contenders={contend}  rounds={args.rounds}")
     if peers:
