@@ -265,7 +265,7 @@ def maml_throughput(args) -> dict:
     for name in setups:
         for ph in phases:
             vec, loop = med[((name, "course vectorized"), ph)], med[((name, "course per-task loop"), ph)]
-            line = f"{name}, {ph}: vectorized ÷ loop {vec / loop:.2f}×"
+            line = f"- {name}, {ph}: vectorized ÷ loop {vec / loop:.2f}×"
             for peer in ("learn2learn, 2nd order", "higher, 2nd order", "torch.func vmap, 2nd order"):
                 if ((name, peer), ph) in med:
                     line += f"; vectorized ÷ {peer} {vec / med[((name, peer), ph)]:.2f}×"
