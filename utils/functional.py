@@ -42,15 +42,6 @@ def forward(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) 
     return functional_call(model, (params, buffers), (x,))
 
 
-def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """Floating-point operations of one forward pass of ``model`` on ``x`` (matrix products and
-    convolutions, as ``torch.utils.flop_counter`` counts them; no gradient is recorded)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    return int(counter.get_total_flops())
-
-
 def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor,
           steps: int, lr: float | Params, first_order: bool = False,
           adapt_names: list[str] | None = None, loss_fn: Callable = task_loss) -> Params:

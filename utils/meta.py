@@ -199,8 +199,10 @@ class MAML(_Learner):
         choice, when = self._thread_choice
         if choice is None or time.perf_counter() - when > 5.0:
             sx, _, qx, _ = batch
-            flops = Fn.forward_flops(self.model, torch.cat([sx[0], qx[0]]))
-            work = 4 * sx.shape[0] * flops * (self.inner_steps + 1)
+            # a lower bound on the step's FLOPs, from shapes alone (no operator is dispatched):
+            # 2 per parameter and example, forward + backward (x3), support and query passes
+            n_params = sum(p.numel() for p in self.model.parameters())
+            work = 6 * n_params * sx.shape[0] * (sx.shape[1] * self.inner_steps + qx.shape[1])
             choice = threads_for(work, self.threads)
             self._thread_choice = (choice, time.perf_counter())
         return choice
