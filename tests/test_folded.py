@@ -1,6 +1,7 @@
 """The folded meta-batch (tasks as channel groups) equals the per-task reference, value and gradient."""
 import pytest
 import torch
+import torch.nn.utils.prune
 from torch import nn
 
 from utils import folded
@@ -36,6 +37,9 @@ def test_supports_only_what_it_can_fold():
     assert not folded.supports(conv4_classifier(3, hidden=4))  # BatchNorm2d with running stats
     assert not folded.supports(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1)))
     assert not folded.supports(nn.Sequential(nn.Conv2d(1, 2, 3, groups=1, padding="same")))
+    pruned = MLP([2, 4, 1])
+    torch.nn.utils.prune.l1_unstructured(pruned[0], "weight", amount=0.5)  # a mask buffer and a hook
+    assert not folded.supports(pruned)
 
 
 def test_grouped_forward_equals_per_task_forward():

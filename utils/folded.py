@@ -37,8 +37,8 @@ _LEAVES = (nn.Conv2d, BatchStatNorm, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linea
 
 def supports(model: nn.Module) -> bool:
     """``True`` when every layer of ``model`` has a folded form (see the module docstring)."""
-    if any(True for _ in model.buffers()):
-        return False
+    if any(True for _ in model.buffers()) or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules()):
+        return False  # running statistics, pruning masks, hooks: only the module's own forward knows
     if isinstance(model, nn.Sequential):
         return all(supports(m) for m in model)
     if isinstance(model, Classifier):

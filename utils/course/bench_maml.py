@@ -270,8 +270,8 @@ def maml_throughput(args) -> dict:
                 if ((name, peer), ph) in med:
                     line += f"; vectorized ÷ {peer} {vec / med[((name, peer), ph)]:.2f}×"
             if ((name, "learn2learn, 1st order"), ph) in med:
-                fo = med[((name, "course vectorized, 1st order"), ph)]
-                line += f"; 1st order: vectorized ÷ learn2learn {fo / med[((name, 'learn2learn, 1st order'), ph)]:.2f}×"
+                fo = med[((name, "course vectorized, 1st order"), ph)] / med[((name, "learn2learn, 1st order"), ph)]
+                line += f"; 1st order: vectorized ÷ learn2learn {fo:.2f}×"
             print(line)
     return out
 
