@@ -30,6 +30,7 @@ Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``
     - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
+    - :mod:`utils.folded`       a meta-batch folded into channel groups (one grouped conv for all tasks)
     - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
     - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
     - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
@@ -61,7 +62,7 @@ ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot",
-    "models", "training", "functional", "meta", "meta_eval",
+    "models", "training", "functional", "folded", "meta", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
     "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",
