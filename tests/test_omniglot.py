@@ -250,9 +250,37 @@ def test_held_out_alphabet_runs_on_the_real_sets(tmp_path, monkeypatch):
         assert all(int(test.alphabet_of_class[test.labels[i]]) == alphabet for i in tr), "within one alphabet"
     again = lake.alphabet_runs(test, alphabets, 4, seed=3)
     assert all(torch.equal(a.test_images, b.test_images) for a, b in zip(runs, again)), "seeded"
-    pixel = lake.evaluate_runs(lake.PixelNearestNeighbour(), runs)
+    pixel = lake.evaluate_runs(lake.NearestNeighbour(), runs)
     assert len(pixel.errors) == 4 and all(0 <= e <= 1 for e in pixel.errors)
     with pytest.raises(CourseError, match="rotations=False"):
         lake.alphabet_runs(omniglot.load_omniglot(background="small2", rotations=True), alphabets, 1)
     with pytest.raises(CourseError, match="at least 20 characters"):
         lake.alphabet_runs(test, ["Tagalog"], 1)
+
+
+def test_shipped_protonet_checkpoint_is_what_the_code_trains(tmp_path, monkeypatch):
+    """The ProtoNet that chapters 01–03 load: trained by today's code (code version, settings),
+    its recorded held-out error reproduced from the weights, its first training losses reproduced
+    by a short seeded retrain."""
+    from utils import lake
+    from utils.cache import settings_key
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    learner, m = lake.load_shipped_protonet()
+    assert m["code_version"] == lake.training_code_version(), f"training code changed since: rerun `{m['command']}`"
+    assert m["settings_hash"] == settings_key(m["settings"]) and "bench lake" in m["command"]
+    assert m["metric"]["runs"]["n_runs"] == lake.CHECKPOINT_RUNS["n_runs"]
+    feats = lake.heldout_features(learner, m, ways=20)
+    runs = lake.alphabet_runs(feats, feats.alphabets, lake.CHECKPOINT_RUNS["n_runs"], 20,
+                              seed=lake.CHECKPOINT_RUNS["seed"])
+    got = lake.evaluate_runs(lake.NearestNeighbour(), runs)
+    assert feats.alphabets == m["metric"]["runs"]["alphabets"]
+    assert abs(got.mean - m["metric"]["heldout_error"]) < 0.005, (got.mean, m["metric"]["heldout_error"])
+    assert got.mean < m["metric"]["pixel_error"] - 0.2, "the meta-learned metric beats pixels by far"
+    train_aug = omniglot.load_omniglot(background=m["metric"]["runs"]["train_set"], rotations=True)
+    keys = ("method", "n_way", "q_query", "lr", "meta_batch", "augment", "seed")
+    torch.set_num_threads(1)
+    short = lake.train_learner(train_aug, list(range(train_aug.n_classes)), cpu_seconds=1e9, max_iterations=10,
+                               **{k: m["settings"][k] for k in keys})
+    head = m["curve_head"][:10]
+    assert abs(sum(short.curve) - sum(head)) < 0.02 * sum(head)
+    assert all(abs(a - b) < 0.1 * b for a, b in zip(short.curve, head))

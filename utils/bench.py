@@ -191,13 +191,13 @@ def lake(args) -> dict:
     runs = []
     if test_plain is not None:
         alphabets = L.held_out_alphabets(train_plain, test_plain)
-        runs = L.alphabet_runs(test_plain, alphabets, args.runs, seed=args.seed + 1)
+        runs = L.alphabet_runs(test_plain, alphabets, args.runs, seed=L.CHECKPOINT_RUNS["seed"] + args.seed)
         print(f"held-out test runs: {len(runs)} from images_background_{test_name}'s {', '.join(alphabets)} "
               f"(not in the training set; shared Greek/Latin and alphabets under 20 characters left out)")
     else:
         print(f"images_background_{test_name}.zip not found: no held-out-alphabet runs")
-    if args.method == "protonet":
-        candidates = [dict(method="protonet", n_way=w) for w in args.ways_grid]
+    if args.method == "protonet":   # training ways, and whether to augment (random_affine)
+        candidates = [dict(method="protonet", n_way=w, augment=a) for w in args.ways_grid for a in (False, True)]
     else:
         candidates = [dict(method=args.method, inner_lr=a) for a in args.inner_lr_grid]
     select_s = 60 * args.select_minutes
@@ -214,15 +214,28 @@ def lake(args) -> dict:
     final = L.train_learner(train_aug, list(range(train_aug.n_classes)),
                             **dict(best, cpu_seconds=60 * args.minutes))
     print(f"final {args.method}: {final.iterations} outer steps, {final.cpu_seconds:.0f} CPU s "
-          f"({final.wall_seconds:.0f} s on the wall, {torch.get_num_threads()} threads, shared machine), "
+          f"({final.wall_seconds:.0f} s on the wall, torch threads: {torch.get_num_threads()}, machine shared with other jobs), "
           f"on all {len(train_aug.alphabets)} alphabets of images_background_{train_name}; settings {final.settings}")
     if runs:
-        pix = L.evaluate_runs(L.PixelNearestNeighbour(), runs)
+        pix = L.evaluate_runs(L.NearestNeighbour(), runs)
         err = L.evaluate_runs(final.learner, runs)
         print(f"{'learner':<34} {'train CPU s':>11}   held-out-alphabet error (mean ± 95% CI over runs)")
         print(f"{'pixel nearest neighbour':<34} {0:>11}   {pix}")
         print(f"{args.method + ' (conv-4)':<34} {final.cpu_seconds:>11.0f}   {err}")
         out.update(heldout_error=err.mean, heldout_ci95=err.ci95, pixel_error=pix.mean, runs=len(runs))
+    if args.save_checkpoint:
+        if not runs or args.method != "protonet" or args.runs != L.CHECKPOINT_RUNS["n_runs"] or args.seed != 0:
+            raise course_error("--save-checkpoint", f"a ProtoNet run with held-out runs, --runs "
+                               f"{L.CHECKPOINT_RUNS['n_runs']} and --seed 0 (the runs a manifest records)",
+                               f"method {args.method}, {len(runs)} runs, seed {args.seed}", "rerun with those settings")
+        cmd = "OMP_NUM_THREADS=1 python -m utils.course bench " + " ".join(sys.argv[sys.argv.index("lake"):] if "lake" in sys.argv else ["lake"])
+        path = L.save_trained(final, args.save_checkpoint, cmd, dict(
+            heldout_error=round(err.mean, 6), heldout_ci95=round(err.ci95, 6), pixel_error=round(pix.mean, 6),
+            runs=dict(L.CHECKPOINT_RUNS, train_set=train_name, test_set=test_name, alphabets=alphabets)),
+            dict(validation_alphabet=val_alphabet, chosen={k: v for k, v in best.items() if k != "device"},
+                 validation_errors={str({k: v for k, v in c.items()}): round(scores[i].mean, 4)
+                                    for i, c in enumerate(candidates)}))
+        print(f"saved {path.with_suffix('.pt')} and its manifest")
     if have["all_runs.zip"]:
         official = L.evaluate_runs(final.learner, load_one_shot_runs(root))
         for name, e in zip(official.names, official.errors):
@@ -295,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--inner-lr-grid", type=float, nargs="+", default=[0.1, 0.4], help="MAML inner step sizes to choose from")
             s.add_argument("--runs", type=int, default=400, help="held-out-alphabet test runs")
             s.add_argument("--val-runs", type=int, default=100, help="validation runs per candidate")
+            s.add_argument("--save-checkpoint", default=None, metavar="NAME",
+                           help="ship the final ProtoNet as data/checkpoints/NAME (.pt + .json manifest)")
     return p
 
 

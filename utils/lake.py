@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .episodes import EpisodeSampler
 from .errors import course_error
@@ -106,10 +107,11 @@ def alphabet_runs(data: OmniglotSet, alphabets, n_runs: int, ways: int = 20, see
     return runs
 
 
-class PixelNearestNeighbour:
-    """No learning: each test image takes the label of the nearest training image in pixel space
-    (Euclidean). A floor for every learner; the release's own baseline uses a modified Hausdorff
-    distance instead (38.8% error on the official runs, its demo script)."""
+class NearestNeighbour:
+    """Each test item takes the label of the nearest training item (Euclidean), on whatever it is
+    given. On pixels it is the no-learning floor (the release's own baseline uses a modified
+    Hausdorff distance instead: 38.8% error on the official runs, its demo script); on a ProtoNet's
+    embeddings it is exactly ProtoNet's one-shot rule (with one shot, the prototype is the example)."""
 
     def evaluate_task(self, support_x, support_y, query_x, query_y, steps=None):
         d = torch.cdist(query_x.flatten(1).float(), support_x.flatten(1).float())
@@ -153,6 +155,22 @@ class Trained:
     curve: list
 
 
+def random_affine(images: torch.Tensor, generator: torch.Generator, degrees: float = 10.0,
+                  scale: tuple = (0.9, 1.1), shift: float = 0.08) -> torch.Tensor:
+    """Each image ``(B, 1, H, W)`` turned, scaled and shifted at random (shift in units of half the
+    image side), as a drawer's hand would vary: a training-time augmentation, never used in tests."""
+    b = images.shape[0]
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)
+    angle = u(-degrees, degrees) * torch.pi / 180
+    s = u(*scale)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle) / s, -torch.sin(angle) / s
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle) / s, torch.cos(angle) / s
+    theta[:, :, 2] = (torch.rand(b, 2, generator=generator) * 2 - 1) * shift
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
 #: The learners :func:`train_learner` builds: ProtoNet (Snell et al. 2017) and MAML (Finn et al. 2017),
 #: second- or first-order, all on the conv-4 backbone with 64 channels.
 METHODS = ("protonet", "maml", "fomaml")
@@ -173,17 +191,20 @@ def make_learner(method: str, n_way: int = 20, lr: float = 1e-3, inner_lr: float
 
 def train_learner(data: OmniglotSet, classes, *, method: str = "protonet", cpu_seconds: float, n_way: int = 20,
                   q_query: int = 5, lr: float = 1e-3, meta_batch: int | None = None, inner_lr: float = 0.4,
-                  eval_steps: int = 3, seed: int = 0, device="cpu", max_iterations: int | None = None) -> Trained:
+                  eval_steps: int = 3, augment: bool = False, seed: int = 0, device="cpu",
+                  max_iterations: int | None = None) -> Trained:
     """Meta-train a :func:`make_learner` on 1-shot ``n_way`` episodes of ``classes`` (rotated copies
     count as classes) for ``cpu_seconds`` of process CPU time (or ``max_iterations`` outer steps).
     ProtoNet takes one episode per step, MAML ``meta_batch`` (default 4). The outer step size
-    halves at 50% and 75% of the budget (ProtoNet's recipe halves it on a fixed schedule too)."""
+    halves at 50% and 75% of the budget (ProtoNet's recipe halves it on a fixed schedule too).
+    ``augment``: every training image passes through :func:`random_affine` first."""
     torch.manual_seed(seed)
     learner = make_learner(method, n_way, lr, inner_lr, eval_steps, device)
     meta_batch = meta_batch or (1 if method == "protonet" else 4)
     per_class = int(torch.bincount(data.labels)[torch.as_tensor(classes)].min())
     q_query = max(1, min(q_query, per_class - 1))  # small stand-ins hold fewer drawings than Omniglot's 20
     sampler = EpisodeSampler(data.images, data.labels, n_way, 1, q_query, classes=classes, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 12345)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     curve, halved = [], 0
     while True:
@@ -195,10 +216,15 @@ def train_learner(data: OmniglotSet, classes, *, method: str = "protonet", cpu_s
             for g in learner.optimizer.param_groups:
                 g["lr"] = lr * 0.5 ** halved
         e = sampler.sample_batch(meta_batch)
-        batch = tuple(getattr(e, k).to(learner.device) for k in ("support_x", "support_y", "query_x", "query_y"))
+        sx, qx = e.support_x, e.query_x
+        if augment:
+            sx = random_affine(sx.flatten(0, 1), gen).view_as(sx)
+            qx = random_affine(qx.flatten(0, 1), gen).view_as(qx)
+        batch = tuple(t.to(learner.device) for t in (sx, e.support_y, qx, e.query_y))
         curve.append(learner.meta_step(batch)[0])
     settings = dict(method=method, backbone="conv4-64", n_way=n_way, k_shot=1, q_query=q_query, lr=lr,
-                    lr_halved_at=(0.5, 0.75), meta_batch=meta_batch, seed=seed, cpu_seconds=cpu_seconds)
+                    lr_halved_at=(0.5, 0.75), meta_batch=meta_batch, augment=augment, seed=seed,
+                    cpu_seconds=cpu_seconds)
     if method != "protonet":
         settings.update(inner_lr=inner_lr, inner_steps=1, eval_steps=eval_steps)
     return Trained(learner, settings, len(curve), time.process_time() - cpu0, time.perf_counter() - wall0, curve)
@@ -226,6 +252,110 @@ def select_on_background(train_aug: OmniglotSet, train_plain: OmniglotSet, test_
     return candidates[best], scores, val_alphabet
 
 
+#: The shipped checkpoint of the benchmark's chosen learner (``data/checkpoints/NAME.pt`` + ``.json``).
+CHECKPOINT = "omniglot-protonet-small1"
+#: Seed and count of the held-out runs whose error a checkpoint's manifest records (and loading reproduces).
+CHECKPOINT_RUNS = dict(seed=1, n_runs=400)
+
+
+def training_code_version() -> str:
+    """Hash of the code that trains a checkpoint (:func:`train_learner`, :func:`make_learner`,
+    :func:`random_affine`): a manifest whose ``code_version`` differs was trained by older code."""
+    from .cache import code_version
+    return code_version(train_learner, make_learner, random_affine)
+
+
+def save_trained(trained: Trained, name: str, command: str, metric: dict, extra: dict | None = None):
+    """Ship ``trained`` (a ProtoNet) as ``data/checkpoints/NAME``: its encoder's weights and a manifest
+    with the command, settings, code version, the first training losses and ``metric``."""
+    from .cache import settings_key
+    from .checkpoints import save_checkpoint
+    manifest = dict(name=name, command=command, settings=trained.settings, settings_hash=settings_key(trained.settings),
+                    seed=trained.settings["seed"], code_version=training_code_version(),
+                    curve_head=[round(v, 6) for v in trained.curve[:50]], iterations=trained.iterations,
+                    cpu_seconds=round(trained.cpu_seconds, 1), wall_seconds=round(trained.wall_seconds, 1),
+                    threads=torch.get_num_threads(), torch=torch.__version__, metric=metric,
+                    created=time.strftime("%Y-%m-%d"), **(extra or {}))
+    state = {k: v.detach().cpu() for k, v in trained.learner.model.state_dict().items()}
+    return save_checkpoint(name, state, manifest)
+
+
+def load_shipped_protonet(name: str = CHECKPOINT, device="cpu"):
+    """``(ProtoNet, manifest)`` from the shipped checkpoint ``name`` (trained by ``bench lake``)."""
+    from .checkpoints import load_checkpoint
+    state, manifest = load_checkpoint(name)
+    if manifest["settings"].get("method") != "protonet":
+        raise course_error(f"checkpoint {name}", "a ProtoNet checkpoint", manifest["settings"].get("method"),
+                           f"re-create it with `{manifest['command']}`")
+    learner = make_learner("protonet", device=device)
+    learner.model.load_state_dict(state)
+    learner.train_mode(False)
+    return learner, manifest
+
+
+def heldout_set(train_set: str = "small1", ways: int = 5) -> OmniglotSet:
+    """The alphabets of the other shipped minimal set that ``train_set`` lacks (and that have at
+    least ``ways`` characters), as drawn (no rotations), relabelled ``0..C-1``."""
+    from .omniglot import load_omniglot
+    train, test = load_omniglot(background=train_set), load_omniglot(background=OTHER_SET[train_set])
+    alphabets = held_out_alphabets(train, test, ways)
+    classes = alphabet_classes(test, alphabets)
+    keep = torch.isin(test.labels, torch.tensor(classes))
+    remap = torch.full((test.n_classes,), -1, dtype=torch.long)
+    remap[torch.tensor(classes)] = torch.arange(len(classes))
+    alpha_ids = [test.alphabets.index(a) for a in alphabets]
+    return OmniglotSet(test.images[keep], remap[test.labels[keep]],
+                       torch.tensor([alpha_ids.index(int(test.alphabet_of_class[c])) for c in classes]),
+                       [test.class_names[c] for c in classes], alphabets, test.drawers[keep])
+
+
+def heldout_features(learner, manifest: dict, train_set: str = "small1", ways: int = 5) -> OmniglotSet:
+    """:func:`heldout_set` with each image replaced by ``learner``'s embedding ``(M, D, 1, 1)``
+    (``learner.model`` in eval mode). Cached under ``data/cache`` (written atomically), keyed by the
+    checkpoint's manifest and by both zips' SHA-256, so chapters 01–03 embed the images once."""
+    from .cache import cached_torch
+    from .omniglot import SETS, SHIPPED_SHA256
+    pix = heldout_set(train_set, ways)
+
+    def build():
+        model = learner.model.eval()
+        with torch.no_grad():
+            return torch.cat([model(x.to(learner.device)).cpu() for x in pix.images.split(512)])
+    key = dict(checkpoint=manifest.get("settings_hash"), code=manifest.get("code_version"),
+               created=manifest.get("created"), iterations=manifest.get("iterations"),
+               sets=[SHIPPED_SHA256[f"{SETS[n]}.zip"] for n in (train_set, OTHER_SET[train_set])],
+               alphabets=pix.alphabets)
+    emb = cached_torch("omniglot-heldout-features", key, build)
+    return OmniglotSet(emb.view(len(emb), -1, 1, 1), pix.labels, pix.alphabet_of_class, pix.class_names,
+                       pix.alphabets, pix.drawers)
+
+
+def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: int = 10, seed: int = 0,
+             device="cpu") -> dict:
+    """The shipped ProtoNet (:data:`CHECKPOINT`, meta-trained on the minimal set ``small1`` by
+    ``bench lake``) on alphabets it never saw, next to pixels; the figure chapters 01–03 show.
+
+    Returns ``{"fiveway": {"ProtoNet": MetaResult, "pixels": MetaResult}`` (``n_way``-way 1-shot
+    accuracy over ``n_episodes`` episodes of the held-out alphabets of ``small2``),
+    ``"within": {"ProtoNet": RunErrors, "pixels": RunErrors}`` (20-way within-alphabet one-shot
+    error over ``n_runs`` Lake-style runs), ``"manifest"``, ``"alphabets"``, ``"learner"``,
+    ``"images"`` (the held-out set's pixels, :func:`heldout_set`)}. Both learners meet the same
+    episodes and runs (same seeds, same labels and drawers)."""
+    from .meta import episode_source, meta_evaluate
+    learner, manifest = load_shipped_protonet(device=device)
+    feats = heldout_features(learner, manifest, ways=n_way)
+    pix = heldout_set(ways=n_way)
+    out = dict(fiveway={}, within={}, manifest=manifest, alphabets=feats.alphabets, learner=learner, images=pix)
+    within_alphabets = [a for a in feats.alphabets if len(alphabet_classes(feats, [a])) >= 20]
+    for name, data in (("ProtoNet", feats), ("pixels", pix)):
+        sampler = EpisodeSampler(data.images, data.labels, n_way, 1, q_query, seed=seed + 11)
+        out["fiveway"][name] = meta_evaluate(NearestNeighbour(), episode_source(sampler), n_episodes)
+        out["within"][name] = evaluate_runs(NearestNeighbour(),
+                                            alphabet_runs(data, within_alphabets, n_runs, 20, seed=seed + 1))
+    return out
+
+
 __all__ = ["OTHER_SET", "alphabet_classes", "held_out_alphabets", "split_background", "alphabet_runs",
-           "PixelNearestNeighbour", "RunErrors", "evaluate_runs", "Trained", "METHODS", "make_learner", "train_learner",
+           "NearestNeighbour", "RunErrors", "CHECKPOINT", "CHECKPOINT_RUNS", "save_trained",
+           "load_shipped_protonet", "training_code_version", "heldout_set", "heldout_features", "headline", "evaluate_runs", "Trained", "METHODS", "random_affine", "make_learner", "train_learner",
            "select_on_background"]
