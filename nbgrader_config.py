@@ -35,12 +35,12 @@ if "autograde" in sys.argv:
 
 # ---- generating the student versions
 # Tag each exercise stub and autograded test cell with nbval's `raises-exception`, so that
-# `pytest --nbval-lax chapters/` accepts errors there and nowhere else (utils/sync.py).
+# `pytest --nbval-lax chapters/` accepts errors there and nowhere else (utils/course/sync.py).
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 try:
     from nbgrader.converters.generate_assignment import GenerateAssignment
-    from utils.sync import expected_errors_preprocessor
+    from utils.course.sync import expected_errors_preprocessor
 except ImportError as exc:  # a copy of this file without the course's utils/ next to it
     print(f"nbgrader_config.py: student versions will lack the raises-exception tags ({exc}); "
           "run nbgrader from the course folder or use `python -m utils.course sync`", file=sys.stderr)

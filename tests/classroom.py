@@ -1,7 +1,7 @@
 """The instructor's side of a classroom, for the exchange and JupyterHub tests.
 
 A temporary nbgrader course (built from the repository's ``solutions/`` with
-:class:`utils.nbgrader_course.TempCourse`, so it loads the project's ``nbgrader_config.py``)
+:class:`utils.course.nbgrader_course.TempCourse`, so it loads the project's ``nbgrader_config.py``)
 plus a temporary exchange folder, and the nbgrader commands an instructor types, in the order
 INSTRUCTORS.md gives them: generate_assignment, release_assignment, collect, autograde,
 generate_feedback, release_feedback, export.
@@ -17,15 +17,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from utils.nbgrader_course import TempCourse, course_env
-from utils.notebooks import find_chapters, read_notebook, test_points
+from utils.course.nbgrader_course import TempCourse, course_env
+from utils.course.notebooks import find_chapters, read_notebook, test_points
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_ID = "everything-is-a-mapping"
 
 #: The chapter the classroom tests hand out: the real chapter that autogrades fastest in FAST
 #: mode on the CI host (each submission runs the whole chapter once).
-CLASSROOM_CHAPTER = "03_distillation"
+CLASSROOM_CHAPTER = "04_distillation"
 
 
 def classroom_chapter() -> str:

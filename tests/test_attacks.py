@@ -24,9 +24,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from conftest import REPO, _answer, _notebook, _params, _test, set_answer
-from utils.notebooks import (fill_answers, nbgrader_meta, read_notebook, release_path,
+from utils.course.notebooks import (fill_answers, nbgrader_meta, read_notebook, release_path,
                              solution_path, write_notebook)
-from utils.sandbox import sandbox_status
+from utils.course.sandbox import sandbox_status
 
 CHAPTER = "99_toy"
 POINTS = {"test-mean": 2, "test-square": 1, "integrity-check": 0}
@@ -181,7 +181,7 @@ ATTACKS = {
 
 @pytest.fixture(scope="module")
 def toy_attack_root(tmp_path_factory):
-    from utils.sync import sync
+    from utils.course.sync import sync
 
     root = tmp_path_factory.mktemp("attack-course")
     write_notebook(toy_solution(), solution_path(root, CHAPTER))
@@ -208,7 +208,7 @@ def _duplicated(root):
 def attack_reports(toy_attack_root, tmp_path_factory):
     """kind -> GradeReport for every attack (one grading run) plus the honest notebook;
     ``_bytes``/``_files``: the learners' files before grading and their paths."""
-    from utils.grading import grade_notebooks
+    from utils.course.grading import grade_notebooks
 
     folder = tmp_path_factory.mktemp("attack-learners")
     notebooks = {"honest": _correct(toy_attack_root), "duplicated": _duplicated(toy_attack_root)}
@@ -275,7 +275,7 @@ def test_nothing_detached_survives_grading(attack_reports):
 # --------------------------------------------------------------------------- instructor autograde
 def _course_dir(root, tmp_path, submissions: dict):
     """A real nbgrader course folder (kept), with ``submissions`` (student -> notebook) collected."""
-    from utils.nbgrader_course import TempCourse
+    from utils.course.nbgrader_course import TempCourse
 
     course = TempCourse(root, workdir=tmp_path / "course")
     course.add_chapter(CHAPTER)

@@ -25,8 +25,8 @@ import pytest
 
 from lab_server import CHROMIUM, CHROMIUM_ARGS
 from conftest import CHAPTERS, NO_CHAPTERS, REPO
-from utils.book import build_book, find_site_leaks, site_text
-from utils.notebooks import read_notebook
+from utils.course.book import build_book, find_site_leaks, site_text
+from utils.course.notebooks import read_notebook
 
 #: An exercise box on a built page (answer stub, its tests, or a written answer).
 EXERCISE_BOX = re.compile(r'class="exercise(?:-tests)? admonition"')
@@ -88,7 +88,7 @@ def test_leak_scan_finds_planted_solution_text(book, tmp_path):
     question's model answer rendered as an HTML paragraph, are each caught."""
     import copy
 
-    from utils.notebooks import is_manual_cell, release_path, secret_lines, solution_path
+    from utils.course.notebooks import is_manual_cell, release_path, secret_lines, solution_path
 
     sol = read_notebook(solution_path(REPO, CHAPTERS[0]))
     code = copy.deepcopy(sol)
@@ -248,7 +248,7 @@ def test_book_in_chromium(book, site_url, tmp_path):
 
 
 def test_book_without_chapters_or_student_versions_is_a_clear_error(tmp_path, capsys):
-    from utils.course import main
+    from utils.course.cli import main
     from utils.errors import CourseError
     from conftest import write_toy_course
 

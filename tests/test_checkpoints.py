@@ -15,7 +15,7 @@ import torch
 from utils import checkpoints as ck
 from utils.cache import settings_key
 from utils.errors import CourseError
-from utils.meta_bench import load_learner_state
+from utils.meta_lab import load_learner_state
 from utils.sinusoid_lab import REPTILE_SGD, SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
 
 SHORT = 20   # iterations of the short retrain

@@ -41,7 +41,7 @@ def test_magnitude_mask_ties_and_rounding():
 
 
 def test_magnitude_mask_rounds_a_product_that_lands_below_an_integer():
-    """0.7 * 90 is 62.99999999999999 in IEEE double: int() would prune 62, round() prunes 63 (chapter 04 §3)."""
+    """0.7 * 90 is 62.99999999999999 in IEEE double: int() would prune 62, round() prunes 63 (chapter 05 §3)."""
     assert 0.7 * 90 == 62.99999999999999 and int(0.7 * 90) == 62
     assert 0.7 * 30 == 21.0  # exact, so a 30-weight example cannot tell int() from round()
     mask = C.magnitude_mask(torch.ones(90), 0.7)

@@ -12,8 +12,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import REPO
-from utils.course import COMMANDS, main
-from utils.notebooks import read_notebook, solution_path, write_notebook
+from utils.course.cli import COMMANDS, main
+from utils.course.notebooks import read_notebook, solution_path, write_notebook
 
 
 def _course(*args, timeout=900):
@@ -86,22 +86,22 @@ def test_run_reports_a_failing_chapter(toy_root, tmp_path):
 def test_bench_dispatches_to_utils_bench(monkeypatch, tmp_path):
     seen = []
     fake = types.SimpleNamespace(main=lambda argv: seen.append(argv) or 0)
-    monkeypatch.setitem(sys.modules, "utils.bench", fake)
+    monkeypatch.setitem(sys.modules, "utils.course.bench", fake)
     assert main(["bench", "sinusoid", "--steps", "3"]) == 0
     assert main(["--root", str(tmp_path), "bench", "--help"]) == 0
     assert seen == [["sinusoid", "--steps", "3"], ["--help"]]
 
 
 def test_bench_without_module_is_a_clear_error(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "utils.bench", None)
+    monkeypatch.setitem(sys.modules, "utils.course.bench", None)
     assert main(["bench", "anything"]) == 2
     err = capsys.readouterr().err
-    assert "utils/bench.py" in err and "What to do" in err
+    assert "utils/course/bench.py" in err and "What to do" in err
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_each_command_has_help(command):
-    if command == "bench" and importlib.util.find_spec("utils.bench") is None:
-        pytest.skip("utils/bench.py not written yet (bench passes --help on to it)")
+    if command == "bench" and importlib.util.find_spec("utils.course.bench") is None:
+        pytest.skip("utils/course/bench.py not written yet (bench passes --help on to it)")
     proc = _course(command, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr

@@ -54,11 +54,11 @@ def test_the_wrong_statement_is_gone(wrong):
 
 
 def test_the_float_rounding_example_is_true():
-    """Chapter 04 §3: the product that misses its integer is 0.7 * 90, not 0.7 * 30."""
+    """Chapter 05 §3: the product that misses its integer is 0.7 * 90, not 0.7 * 30."""
     assert 0.7 * 90 == 62.99999999999999 and int(0.7 * 90) == 62 and round(0.7 * 90) == 63
     assert 0.7 * 30 == 21.0
-    assert "62.99999999999999" in _cell("04_compression", "sec-prune").source
-    assert "assert 0.7 * 90 == 62.99999999999999" in _cell("04_compression", "prune-rounding").source
+    assert "62.99999999999999" in _cell("05_compression", "sec-prune").source
+    assert "assert 0.7 * 90 == 62.99999999999999" in _cell("05_compression", "prune-rounding").source
 
 
 def _percent(text: str, label: str) -> float:
@@ -69,7 +69,7 @@ def _percent(text: str, label: str) -> float:
 
 def test_soup_figures_agree_and_keep_their_order():
     """CLIP ViT-B/32 on ImageNet (Wortsman et al. 2022): uniform soup < best single fine-tune < greedy soup."""
-    table = _cell("05_fusion", "naive-discussion").source
+    table = _cell("06_fusion", "naive-discussion").source
     best, uniform, greedy = (_percent(table, f"| {row} |") for row in
                              ("best single fine-tune", "uniform soup", "greedy soup"))
     assert (uniform, best, greedy) == (79.97, 80.4, 81.03)
@@ -87,11 +87,11 @@ def test_t_squared_drill_asks_in_the_high_temperature_range_and_matches_its_hidd
     assert "high-temperature limit" in q.question_en and "高温极限" in q.question_zh
     low, high = map(float, re.search(r"from (\d+) to (\d+)", q.question_en).groups())
     assert f"从 {low:g} 提高到 {high:g}" in q.question_zh
-    hidden = _cell("06_interview", "test-t-squared").source
+    hidden = _cell("07_interview", "test-t-squared").source
     value = float(re.search(r"ANSWER_T_SQUARED\S*\) - ([0-9.]+)\)", hidden).group(1))
     assert value == (low / high) ** 2
-    # chapter 03 measures the same ratio, and asserts it where 1/T^2 holds
-    measured = _cell("03_distillation", "gradient-scale").source
+    # chapter 04 measures the same ratio, and asserts it where 1/T^2 holds
+    measured = _cell("04_distillation", "gradient-scale").source
     assert f"grid.index({low:g})] / without_t2[grid.index({high:g})]" in measured
     assert "assert abs(shrink_high / 16 - 1)" in measured and (high / low) ** 2 == 16
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils import fuse
+from utils import fuse, glyphs, meta_eval, tasks
 from utils.errors import CourseError
 from utils.models import MLP, conv4_classifier, mlp_classifier
 
@@ -557,24 +557,24 @@ def test_routing_table_and_specialization():
 
 def test_piecewise_task_regimes():
     x = torch.tensor([[-3.0], [-1.01], [-1.0], [0.99], [1.0], [2.9]])
-    assert fuse.PiecewiseTask.regime(x).tolist() == [0, 0, 1, 1, 2, 2]
-    y = fuse.PiecewiseTask.f(x)
+    assert tasks.PiecewiseTask.regime(x).tolist() == [0, 0, 1, 1, 2, 2]
+    y = tasks.PiecewiseTask.f(x)
     assert y[0, 0] == pytest.approx(1.5 * math.sin(-12.0), abs=1e-5)
     assert y[2, 0] == pytest.approx(0.5, abs=1e-6)
     assert y[4, 0] == pytest.approx(-0.5, abs=1e-6)
-    xs, ys, rs = fuse.PiecewiseTask.sample(200, noise=0.0, generator=_gen(15))
+    xs, ys, rs = tasks.PiecewiseTask.sample(200, noise=0.0, generator=_gen(15))
     assert xs.shape == (200, 1) and ys.shape == (200, 1) and rs.shape == (200,)
-    assert torch.allclose(ys, fuse.PiecewiseTask.f(xs)) and xs.min() >= -3 and xs.max() <= 3
-    xs2, _, _ = fuse.PiecewiseTask.sample(200, noise=0.0, generator=_gen(15))
+    assert torch.allclose(ys, tasks.PiecewiseTask.f(xs)) and xs.min() >= -3 and xs.max() <= 3
+    xs2, _, _ = tasks.PiecewiseTask.sample(200, noise=0.0, generator=_gen(15))
     assert torch.equal(xs, xs2)
-    xg, yg, rg = fuse.PiecewiseTask.grid(30)
+    xg, yg, rg = tasks.PiecewiseTask.grid(30)
     assert xg.shape == (30, 1) and set(rg.tolist()) == {0, 1, 2}
     with pytest.raises(CourseError):
-        fuse.PiecewiseTask.sample(0)
+        tasks.PiecewiseTask.sample(0)
 
 
 def test_fit_regression_trains_plain_and_moe_models():
-    x, y, _ = fuse.PiecewiseTask.sample(256, generator=_gen(16))
+    x, y, _ = tasks.PiecewiseTask.sample(256, generator=_gen(16))
     torch.manual_seed(0)
     net = MLP([1, 16, 1])
     h = fuse.fit_regression(net, x, y, steps=150, lr=1e-2, device="cpu")
@@ -624,39 +624,39 @@ def test_adapted_outputs_for_a_module_and_a_protonet():
     from utils.meta import ProtoNet, protonet_logits
     ep = _episodes().sample()
     enc = _encoder(0)
-    out = fuse.adapted_outputs(enc, ep.support_x, ep.support_y, ep.query_x)
+    out = meta_eval.adapted_outputs(enc, ep.support_x, ep.support_y, ep.query_x)
     with torch.no_grad():
         ref = protonet_logits(enc(ep.support_x), ep.support_y, enc(ep.query_x), 3)
     assert out.shape == (12, 3) and torch.allclose(out, ref, atol=1e-5)
     pn = ProtoNet(_encoder(0), device="cpu")
-    assert torch.allclose(fuse.adapted_outputs(pn, ep.support_x, ep.support_y, ep.query_x), ref, atol=1e-5)
+    assert torch.allclose(meta_eval.adapted_outputs(pn, ep.support_x, ep.support_y, ep.query_x), ref, atol=1e-5)
     with pytest.raises(CourseError, match="MAML-family learner, a ProtoNet"):
-        fuse.adapted_outputs("not a learner", ep.support_x, ep.support_y, ep.query_x)
+        meta_eval.adapted_outputs("not a learner", ep.support_x, ep.support_y, ep.query_x)
     with pytest.raises(CourseError, match="class ids"):
-        fuse.adapted_outputs(enc, ep.support_x, ep.support_y.float(), ep.query_x)
+        meta_eval.adapted_outputs(enc, ep.support_x, ep.support_y.float(), ep.query_x)
 
 
 def test_adapted_ensemble_of_identical_learners_is_a_member_and_fusion_is_paired():
     from utils.meta import episode_source
     enc = _encoder(1)
-    res = fuse.evaluate_adapted_ensemble([enc, copy.deepcopy(enc)], episode_source(_episodes(seed=1)),
+    res = meta_eval.evaluate_adapted_ensemble([enc, copy.deepcopy(enc)], episode_source(_episodes(seed=1)),
                                          n_tasks=7, batch=3)
     assert res["metric"] == "accuracy" and res["members"].shape == (2, 7) and res["ensemble"].shape == (7,)
     assert torch.allclose(res["members"][0], res["members"][1])
     assert torch.allclose(res["ensemble"], res["members"][0])
     # different learners, same episodes: recompute the fused accuracy of each episode by hand
     learners = [_encoder(2), _encoder(3), _encoder(4)]
-    res = fuse.evaluate_adapted_ensemble(learners, episode_source(_episodes(seed=2)), n_tasks=5, batch=5)
+    res = meta_eval.evaluate_adapted_ensemble(learners, episode_source(_episodes(seed=2)), n_tasks=5, batch=5)
     batch = _episodes(seed=2).sample_batch(5)
     for t in range(5):
-        probs = [fuse.adapted_outputs(m, batch.support_x[t], batch.support_y[t], batch.query_x[t]).softmax(-1)
+        probs = [meta_eval.adapted_outputs(m, batch.support_x[t], batch.support_y[t], batch.query_x[t]).softmax(-1)
                  for m in learners]
         assert float(res["ensemble"][t]) == pytest.approx(fuse.accuracy(torch.stack(probs).mean(0),
                                                                         batch.query_y[t]))
         for i, p in enumerate(probs):
             assert float(res["members"][i, t]) == pytest.approx(fuse.accuracy(p, batch.query_y[t]))
     with pytest.raises(CourseError):
-        fuse.evaluate_adapted_ensemble([], episode_source(_episodes()), n_tasks=2)
+        meta_eval.evaluate_adapted_ensemble([], episode_source(_episodes()), n_tasks=2)
 
 
 def test_adapted_ensemble_of_maml_regressors_averages_predictions():
@@ -666,7 +666,7 @@ def test_adapted_ensemble_of_maml_regressors_averages_predictions():
     for s in range(2):
         torch.manual_seed(s)
         learners.append(MAML(MLP([1, 8, 1]), inner_lr=0.01, inner_steps=1, device="cpu"))
-    res = fuse.evaluate_adapted_ensemble(learners, sinusoid_source(SinusoidFamily(), 5, 5, seed=0), n_tasks=3)
+    res = meta_eval.evaluate_adapted_ensemble(learners, sinusoid_source(SinusoidFamily(), 5, 5, seed=0), n_tasks=3)
     assert res["metric"] == "mse" and res["members"].shape == (2, 3)
     # convexity of the squared error: the averaged prediction is never worse than the mean member
     assert (res["ensemble"] <= res["members"].mean(0) + 1e-6).all()
@@ -675,7 +675,7 @@ def test_adapted_ensemble_of_maml_regressors_averages_predictions():
 def test_glyph_fusion_data_keeps_the_pieces_disjoint():
     from utils.glyphs import load_glyphs
     gs = load_glyphs(n_alphabets=10, chars_per_alphabet=4, examples_per_char=10, cache=False)
-    d = fuse.glyph_fusion_data(2, 3, seed=0, per_class=(5, 2, 3), glyphs=gs)
+    d = glyphs.glyph_fusion_data(2, 3, seed=0, per_class=(5, 2, 3), glyphs=gs)
     assert d.image_size == 14 and d.train[0].shape[1:] == (1, 14, 14)
     assert d.n_classes == 8 and d.n_source_classes == 12
     assert len(d.train[1]) == 40 and len(d.val[1]) == 16 and len(d.test[1]) == 24
@@ -688,6 +688,6 @@ def test_glyph_fusion_data_keeps_the_pieces_disjoint():
     flat = lambda t: {tuple(v.flatten().tolist()) for v in t}
     assert not flat(d.train[0]) & flat(d.test[0]) and not flat(d.val[0]) & flat(d.test[0])
     with pytest.raises(CourseError, match="at most"):
-        fuse.glyph_fusion_data(5, 5, glyphs=gs)
+        glyphs.glyph_fusion_data(5, 5, glyphs=gs)
     with pytest.raises(CourseError, match="per_class"):
-        fuse.glyph_fusion_data(1, 1, per_class=(8, 2, 3), glyphs=gs)
+        glyphs.glyph_fusion_data(1, 1, per_class=(8, 2, 3), glyphs=gs)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from utils.errors import CourseError
+from utils.chapters import heading_anchors
+from utils.course.notebooks import read_notebook
 from utils.glossary import (CHAPTERS, GLOSSARY_PATH, GlossaryEntry, GlossaryTable, glossary_table,
                             load_glossary, lookup, validate_entries)
 
@@ -71,21 +73,6 @@ def test_package_data_includes_the_json():
     assert '"*.json"' in (REPO / "pyproject.toml").read_text()
 
 
-def _heading_anchors(nb_path: Path) -> set[str]:
-    """JupyterLab's anchors of a notebook's markdown headings (text with spaces -> '-')."""
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    anchors = set()
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for line in src.splitlines():
-            m = re.match(r"^#{1,6}\s+(.*?)\s*$", line)
-            if m:
-                anchors.add(m.group(1).replace(" ", "-"))
-    return anchors
-
-
 def test_section_anchors_name_real_headings():
     """An entry's ``#Section-title`` must be a heading of that chapter (when the chapter exists)."""
     checked = 0
@@ -96,7 +83,7 @@ def test_section_anchors_name_real_headings():
         if not nb_path.exists():
             continue
         anchor = e.chapter.split("#", 1)[1]
-        assert anchor in _heading_anchors(nb_path), f"{e.term!r}: no heading {anchor!r} in {nb_path.name}"
+        assert anchor in heading_anchors(read_notebook(nb_path)), f"{e.term!r}: no heading {anchor!r} in {nb_path.name}"
         checked += 1
     if not checked:
         pytest.skip("no chapter with section anchors exists yet")
@@ -109,8 +96,8 @@ def test_entry_properties():
     assert e.link() == "chapters/01_mapping/01_mapping.ipynb#Episodes"
     assert e.link(from_chapter=True) == "../01_mapping/01_mapping.ipynb#Episodes"
     assert e.names() == ("support set", "support examples", "支持集")
-    chapter_only = validate_entries([entry(chapter="03_distillation")])[0]
-    assert chapter_only.section == "" and chapter_only.link().endswith("03_distillation.ipynb")
+    chapter_only = validate_entries([entry(chapter="04_distillation")])[0]
+    assert chapter_only.section == "" and chapter_only.link().endswith("04_distillation.ipynb")
 
 
 # --------------------------------------------------------------------------- validation

@@ -104,7 +104,7 @@ def test_cli_grade_bad_files(tmp_path, toy_root, content, expected):
 def test_cli_grade_notebook_of_no_chapter(tmp_path, toy_root):
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from utils.notebooks import write_notebook
+    from utils.course.notebooks import write_notebook
 
     path = tmp_path / "my_notes.ipynb"
     write_notebook(new_notebook(cells=[new_code_cell("x = 1", id="x")]), path)

@@ -1,9 +1,9 @@
-"""utils.integrity: hidden tests a learner cannot subvert from inside the kernel (issue 12).
+"""utils.course.integrity: hidden tests a learner cannot subvert from inside the kernel (issue 12).
 
 Unit tests run cells in an in-process IPython shell (the same machinery a notebook kernel uses):
 bind, then an "answer cell" attacks, then the integrity check or a guarded call must notice.
 The last test grades a real chapter (05) with delegating and tampering answers through
-:func:`utils.grading.grade_notebooks` and checks that they gain nothing.
+:func:`utils.course.grading.grade_notebooks` and checks that they gain nothing.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, set_answer
-from utils.notebooks import read_notebook, solution_path, write_notebook
+from utils.course.notebooks import read_notebook, solution_path, write_notebook
 
-BIND = ("from utils import integrity as _integrity\n"
+BIND = ("from utils.course import integrity as _integrity\n"
         "_REF = _integrity.bind('utils.fuse.ensemble_predict', 'utils.fuse.MixtureOfExperts',\n"
         "                       'utils.stats.mean_ci95')\n")
 
@@ -203,7 +203,7 @@ def test_own_code_and_the_reference_outside_the_block_pass(shell):
     ("True", int),
 ])
 def test_always_equal_values_are_rejected(shell, value, kind):
-    import utils.integrity as integrity
+    import utils.course.integrity as integrity
 
     refs = integrity.bound()
     obj = eval(value)
@@ -219,7 +219,7 @@ def test_always_equal_values_are_rejected(shell, value, kind):
 def test_tensor_subclass_is_rejected(shell):
     import torch
 
-    import utils.integrity as integrity
+    import utils.course.integrity as integrity
 
     class Fake(torch.Tensor):
         pass
@@ -232,7 +232,7 @@ def test_tensor_subclass_is_rejected(shell):
 def test_comparisons_reject_tensor_subclasses(shell):
     import torch
 
-    import utils.integrity as integrity
+    import utils.course.integrity as integrity
 
     class AlwaysClose(torch.Tensor):
         @classmethod
@@ -251,7 +251,7 @@ def test_comparisons_reject_tensor_subclasses(shell):
 
 
 def test_references_are_read_only(shell):
-    import utils.integrity as integrity
+    import utils.course.integrity as integrity
 
     refs = integrity.bound()
     with pytest.raises(AttributeError):
@@ -261,12 +261,12 @@ def test_references_are_read_only(shell):
 
 
 # --------------------------------------------------------------------------- a real chapter
-CH = "05_fusion"
+CH = "06_fusion"
 ATTACKS = {
     # delegation, straight
     "ex-average-probabilities": "def average_probabilities(logits):\n"
                                 "    return ensemble_predict(logits, \"prob\")",
-    # delegation through a default argument (how chapter 03's name check was bypassed)
+    # delegation through a default argument (how chapter 04's name check was bypassed)
     "ex-greedy-soup": "def greedy_soup_indices(state_dicts, score, _soup=greedy_soup):\n"
                       "    return list(_soup(state_dicts, score).chosen)",
     # tampering: a wrong answer plus a patched comparison
@@ -296,22 +296,22 @@ def _integrity_error(graded) -> str:
 
 def test_real_chapter_attacks_gain_nothing(tmp_path, generated_chapters, monkeypatch):
     """Delegation (plain and by default argument), a patched torch.allclose and an input
-    transformer, answered in chapter 05 and graded as a learner would: no points for those
+    transformer, answered in chapter 06 and graded as a learner would: no points for those
     exercises, the integrity check fails naming what changed, and the learner's files are unchanged."""
-    import utils.grading
-    from utils.grading import grade_notebooks
+    import utils.course.grading
+    from utils.course.grading import grade_notebooks
 
     # keep the autograded notebooks to see which cells raised (the integrity check is worth 0
     # points; the grader zeroes the chapter when it raised)
     graded = []
-    original = utils.grading.TempCourse.autograded_notebook
+    original = utils.course.grading.TempCourse.autograded_notebook
 
     def keep(self, *args, **kwargs):
         nb = original(self, *args, **kwargs)
         graded.append(nb)
         return nb
 
-    monkeypatch.setattr(utils.grading.TempCourse, "autograded_notebook", keep)
+    monkeypatch.setattr(utils.course.grading.TempCourse, "autograded_notebook", keep)
 
     release = read_notebook(generated_chapters / CH / f"{CH}.ipynb")
     solution = read_notebook(solution_path(REPO, CH))

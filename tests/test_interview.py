@@ -15,7 +15,7 @@ from utils.interview import (HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, TOPICS, FlashcardS
                              check_answer, load_bank, normalize_answer, validate_bank)
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "solutions" / "06_interview" / "06_interview.ipynb"
+NOTEBOOK = REPO / "solutions" / "07_interview" / "07_interview.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,8 @@ def test_links_name_a_chapter_and_a_section(bank):
         assert q.chapter in interview.CHAPTERS, q.id
         assert q.chapter_link.startswith(f"chapters/{q.chapter}/{q.chapter}.ipynb#"), q.id
         assert q.section, q.id
-    assert {q.chapter for q in bank} >= {"01_mapping", "02_maml_vs_transfer", "03_distillation",
-                                         "04_compression", "05_fusion"}
+    assert {q.chapter for q in bank} >= {"01_mapping", "02_maml_vs_transfer", "04_distillation",
+                                         "05_compression", "06_fusion"}
 
 
 def test_self_study_entries_are_complete(bank):
@@ -98,9 +98,9 @@ def test_graded_drills_keep_their_answers_out_of_the_bank(bank, raw):
             assert entry["model_answer"] == entry["common_wrong_answer"] == HIDDEN_ANSWER, entry["id"]
 
 
-@pytest.mark.skipif(not NOTEBOOK.exists(), reason="chapter 06 notebook not written yet")
+@pytest.mark.skipif(not NOTEBOOK.exists(), reason="chapter 07 notebook not written yet")
 def test_drills_are_graded_in_the_chapter(bank):
-    from utils.notebooks import nbgrader_meta, read_notebook
+    from utils.course.notebooks import nbgrader_meta, read_notebook
 
     nb = read_notebook(NOTEBOOK)
     graded = {nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade")}
@@ -390,7 +390,8 @@ def test_bank_is_not_modified_by_sessions(bank):
 
 def test_links_open_a_real_section_of_the_chapter(bank):
     """Every ``chapter_link`` names a heading that exists in that chapter (JupyterLab anchor)."""
-    from utils.notebooks import find_chapters, heading_anchors, read_notebook, solution_path
+    from utils.chapters import find_chapters, heading_anchors, solution_path
+    from utils.course.notebooks import read_notebook
 
     repo = Path(__file__).resolve().parents[1]
     available = find_chapters(repo)
@@ -404,7 +405,7 @@ def test_links_open_a_real_section_of_the_chapter(bank):
 def test_heading_anchors_follow_jupyterlab():
     from nbformat.v4 import new_markdown_cell, new_notebook
 
-    from utils.notebooks import heading_anchors
+    from utils.chapters import heading_anchors
 
     nb = new_notebook(cells=[new_markdown_cell("## 2 · Output ensembles\ntext\n```\n# not a heading\n```\n"
                                                "### 4.1 The results table ##")])

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from utils import course, interview
+from utils import interview
+from utils.course import cli as course
 from utils.glossary import load_glossary
 from utils.interview import (HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, ZH_FIELDS, MockInterview, chinese_share,
                              is_mostly_chinese, load_bank, missing_glossary_terms, used_terms)
@@ -196,7 +197,7 @@ def test_bank_command_writes_markdown(tmp_path, capsys):
     assert course.main(["bank", "--lang", "zh", "--topic", "distillation", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# 面试练习题单") and "## 答案" in text and str(out) in capsys.readouterr().out
-    assert re.search(r"\[03_distillation — .+\]\(chapters/03_distillation/03_distillation\.ipynb#", text)
+    assert re.search(r"\[04_distillation — .+\]\(chapters/04_distillation/04_distillation\.ipynb#", text)
     assert course.main(["bank", "--topic", "fusion", "--topic", "compression", "--lang", "en",
                         "--out", str(out)]) == 0
     assert "`fuse-soups`" in out.read_text(encoding="utf-8") and "`comp-lowrank`" in out.read_text(encoding="utf-8")

@@ -35,9 +35,9 @@ import pytest
 from classroom import COURSE_ID, Instructor, classroom_chapter, make_exchange
 from lab_server import CHROMIUM, CHROMIUM_ARGS
 from conftest import CHAPTERS, NO_CHAPTERS
-from utils.notebooks import (cell_by_grade_id, fill_answers, is_answer_cell, nbgrader_meta,
+from utils.course.notebooks import (cell_by_grade_id, fill_answers, is_answer_cell, nbgrader_meta,
                              read_notebook)
-from utils.notebooks import tests_of_answer as answer_tests  # not collected as a test
+from utils.course.notebooks import tests_of_answer as answer_tests  # not collected as a test
 
 PROXY = shutil.which("configurable-http-proxy")
 BIN = Path(sys.executable).parent

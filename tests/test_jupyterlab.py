@@ -17,7 +17,7 @@ from nbformat.v4 import new_code_cell
 
 from lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 from conftest import CHAPTERS, REPO, toy_solution
-from utils.notebooks import read_notebook, release_path, solution_path, write_notebook
+from utils.course.notebooks import read_notebook, release_path, solution_path, write_notebook
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Chromium not installed at /usr/bin/chromium "

@@ -2,15 +2,15 @@
 
 Every multiple-choice question of the course (notebook cells of ``solutions/``, with the right letter
 read from their hidden tests, and the question bank's ``kind: "mc"`` entries) is parsed by
-:mod:`utils.mc_fairness`; two blind strategies, "always pick the longest option" and "always pick
+:mod:`utils.course.mc_fairness`; two blind strategies, "always pick the longest option" and "always pick
 letter X", must not beat chance (the mean of 1 / n_options) by more than 10 percentage points.
 A question that looks like multiple choice but cannot be parsed fails the test, so new questions
 are covered as they are written.
 """
 import pytest
 
-from utils import mc_fairness as mc
-from utils.notebooks import PROJECT_ROOT
+from utils.course import mc_fairness as mc
+from utils.course.notebooks import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def questions():
 def test_every_chapter_question_is_found(questions):
     where = {q.where.split()[0] for q in questions}
     # the chapters that ask multiple-choice questions today, and the bank's self-study entries
-    assert {"01_mapping", "02_maml_vs_transfer", "03_distillation", "06_interview", "question"} <= where
+    assert {"01_mapping", "02_maml_vs_transfer", "04_distillation", "07_interview", "question"} <= where
     assert len(questions) >= 20
     for q in questions:
         assert len(q.options) >= 2 and 0 <= q.answer < len(q.options), q

@@ -6,7 +6,8 @@ from torch.nn import functional as F
 from utils.episodes import EpisodeSampler
 from utils.functional import loop_meta_loss, model_params, vmap_meta_loss
 from utils.meta import (ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, Reptile, episode_source,
-                        meta_evaluate, protonet_logits, sinusoid_source)
+                        protonet_logits, sinusoid_source)
+from utils.meta_eval import meta_evaluate
 from utils.models import MLP, BatchStatNorm, ConvBackbone, conv4_classifier
 from utils.tasks import SinusoidFamily
 

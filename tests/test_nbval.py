@@ -22,9 +22,9 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import REPO, chapter_params, toy_solution
-from utils.notebooks import (is_test_cell, nbgrader_meta, read_notebook, release_path,
+from utils.course.notebooks import (is_test_cell, nbgrader_meta, read_notebook, release_path,
                              write_notebook)
-from utils.sync import NEVER_RAISES, RAISES_TAG, tag_expected_errors
+from utils.course.sync import NEVER_RAISES, RAISES_TAG, tag_expected_errors
 
 NBVAL_TIMEOUT = 900  # seconds for one chapter's whole nbval run (a safety net, not a timing check)
 

@@ -8,8 +8,8 @@ from nbformat.v4 import new_output
 
 from conftest import CHAPTERS, REPO, chapter_params, toy_solution, write_toy_course
 from utils.errors import CourseError
-from utils.execute import require_parameters_cell, run_chapter
-from utils.notebooks import (CELL_ID_RE, read_notebook, solution_path, strip_notebook,
+from utils.course.execute import require_parameters_cell, run_chapter
+from utils.course.notebooks import (CELL_ID_RE, read_notebook, solution_path, strip_notebook,
                              unstripped_problems)
 
 

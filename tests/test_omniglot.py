@@ -148,8 +148,8 @@ def _as_minimal_sets(root):
 def test_lake_benchmark_runs_end_to_end_on_glyph_stand_in(tmp_path, monkeypatch, capsys):
     """The whole real-data path: official-format zips → loader → selection on a held-out background
     alphabet → meta-training → held-out-alphabet runs → the 20 official-format runs."""
-    from utils import bench
-    from utils.omniglot_fixture import write_glyph_omniglot
+    from utils.course import bench
+    from utils.course.fixtures import write_glyph_omniglot
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     root = _as_minimal_sets(write_glyph_omniglot(tmp_path / "omni", n_background=2, n_evaluation=1, chars=20,
                                                  drawers=3, runs=2))

@@ -18,8 +18,8 @@ import sys
 import pytest
 
 from conftest import REPO, other_solution, set_answer, write_toy_course
-from utils.notebooks import fill_answers, read_notebook, solution_path, write_notebook
-from utils.progress import ChapterProgress, format_progress
+from utils.course.notebooks import fill_answers, read_notebook, solution_path, write_notebook
+from utils.course.progress import ChapterProgress, format_progress
 
 
 def _renamed(nb, suffix: str):
@@ -36,7 +36,7 @@ def _renamed(nb, suffix: str):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """(course root, learner folder) with chapters 01_toy, 02_other, 03_more and 04_gone."""
-    from utils.sync import sync
+    from utils.course.sync import sync
 
     root = write_toy_course(tmp_path_factory.mktemp("progress-course"))
     write_notebook(_renamed(other_solution(), "-3"), solution_path(root, "03_more"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import TOY_POINTS, chapter_params
-from utils.grading import GradeReport
+from utils.course.grading import GradeReport
 
 
 def _check_roundtrip(solution: GradeReport, untouched: GradeReport, one_wrong: GradeReport,

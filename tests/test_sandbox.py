@@ -1,4 +1,4 @@
-"""The grading sandbox (utils.sandbox): what a kernel inside it can and cannot see or do."""
+"""The grading sandbox (utils.course.sandbox): what a kernel inside it can and cannot see or do."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
 from utils.errors import CourseError
-from utils.sandbox import _python_dirs, execute_notebook, sandbox_status
+from utils.course.sandbox import _python_dirs, execute_notebook, sandbox_status
 
 needs_sandbox = pytest.mark.skipif(not sandbox_status()[0],
                                    reason=f"no sandbox here: {sandbox_status()[1]}")

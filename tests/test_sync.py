@@ -9,12 +9,12 @@ import pytest
 from nbformat.v4 import new_output
 
 from conftest import REPO, chapter_params
-from utils.course import main
-from utils.notebooks import (compare_notebooks, find_leaks, marker_lines, read_notebook,
+from utils.course.cli import main
+from utils.course.notebooks import (compare_notebooks, find_leaks, marker_lines, read_notebook,
                              release_path, secret_lines,
                              solution_path, unstripped_problems, write_notebook)
-from utils.nbgrader_course import course_env
-from utils.sync import check_sync, compare_dirs
+from utils.course.nbgrader_course import course_env
+from utils.course.sync import check_sync, compare_dirs
 
 
 # --------------------------------------------------------------------------- real chapters

@@ -23,7 +23,7 @@ import pytest
 
 from lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 from conftest import CHAPTERS, REPO
-from utils.notebooks import fill_answers, read_notebook, release_path, solution_path, write_notebook
+from utils.course.notebooks import fill_answers, read_notebook, release_path, solution_path, write_notebook
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Chromium not installed at /usr/bin/chromium "
@@ -34,11 +34,11 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 WIDGETS = {
     "01_mapping": ("widget", "slider"),             # episode browser
     "02_maml_vs_transfer": ("widget", "slider"),    # adapt-a-fresh-task player
-    "03_distillation": ("widget", "slider"),        # temperature slider
-    "04_compression": ("widget", "slider"),         # sparsity slider
-    "05_fusion": ("widget", "slider"),              # interpolation slider
-    "06_interview": ("flashcards", "Reveal answer"),
-    "06_interview/mock": ("mock", "Start"),
+    "04_distillation": ("widget", "slider"),        # temperature slider
+    "05_compression": ("widget", "slider"),         # sparsity slider
+    "06_fusion": ("widget", "slider"),              # interpolation slider
+    "07_interview": ("flashcards", "Reveal answer"),
+    "07_interview/mock": ("mock", "Start"),
 }
 CASES = [k for k in WIDGETS if k.split("/")[0] in CHAPTERS]
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d+\], line \d+")

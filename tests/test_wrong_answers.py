@@ -1,7 +1,7 @@
 """The hidden tests catch the catalogued wrong answers (issue 12, item 6).
 
 ``tests/wrong_answers/<chapter>.py`` lists, for every autograded exercise, at least three plausible
-wrong answers; :func:`utils.check_tests.check_chapter` autogrades them (a few notebooks per chapter,
+wrong answers; :func:`utils.course.check_tests.check_chapter` autogrades them (a few notebooks per chapter,
 one nbgrader run) and checks that each loses exactly its test cells' points while every other
 exercise keeps full points. The same check is ``python -m utils.course check-tests NN``.
 """
@@ -9,9 +9,9 @@ import ast
 
 import pytest
 
-from utils.check_tests import (MIN_PER_EXERCISE, WrongAnswer, autograded_answers, check_chapter,
+from utils.course.check_tests import (MIN_PER_EXERCISE, WrongAnswer, autograded_answers, check_chapter,
                                load_catalogue, plan_batches)
-from utils.notebooks import PROJECT_ROOT, find_chapters
+from utils.course.notebooks import PROJECT_ROOT, find_chapters
 
 CHAPTERS = find_chapters(PROJECT_ROOT)
 

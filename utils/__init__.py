@@ -1,19 +1,66 @@
 """The engine of "Everything is a mapping", a notebook course on meta-learning and fast adaptation.
 
-Modules (import what you need, e.g. ``from utils.meta import MAML``):
+Import what you need, e.g. ``from utils.meta import MAML``. Every module is listed here, by room;
+``tests/test_layout.py`` fails when one is missing, and checks the rules of the house plan (the
+engine never imports :mod:`utils.course`; no engine module over 500 lines). CONTRIBUTING.md has
+the map.
 
-- :mod:`utils.runtime`   device choice, seeding, FAST mode, timing
-- :mod:`utils.tasks`     the sinusoid task family
-- :mod:`utils.episodes`  N-way K-shot episodes and class splits
-- :mod:`utils.glyphs`    the embedded procedural few-shot image set
-- :mod:`utils.digits`    scikit-learn's digits as tensors
-- :mod:`utils.omniglot`  the real Omniglot release (shipped minimal sets, local zips or checksummed download)
-- :mod:`utils.lake`      Lake-style one-shot runs on held-out Omniglot alphabets, the shipped ProtoNet
-- :mod:`utils.models`    MLP, conv-4 backbone, classifiers
-- :mod:`utils.training`  supervised ``fit`` / ``evaluate``
-- :mod:`utils.functional` the inner loop as a pure function, vectorized with ``torch.func``
-- :mod:`utils.meta`      MAML, FOMAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
-- :mod:`utils.stats`, :mod:`utils.plots`, :mod:`utils.widgets`, :mod:`utils.figures`
-- :mod:`utils.course`    the command line: ``python -m utils.course --help``
+The course's words
+    - :mod:`utils.vocab`        the mapping types (Model, Learner, TaskSource, MetaLearner, ModelMap) and ``split_batch``
+    - :mod:`utils.chapters`     the chapter list, their name patterns and heading anchors
+
+Foundations
+    - :mod:`utils.errors`       ``CourseError``: what was expected, what was found, what to do
+    - :mod:`utils.runtime`      device choice, seeding, FAST mode, threads, timing
+    - :mod:`utils.cache`        atomic writes and the settings-keyed cache under ``data/cache/``
+    - :mod:`utils.stats`        mean ± 95 % CI, seed spreads, choosing on validation data
+    - :mod:`utils.tables`       result tables (``show_table``) instead of hand-aligned prints
+    - :mod:`utils.plots`        labelled figures: histories, episodes, CI bars, reliability diagrams
+    - :mod:`utils.widgets`      ipywidgets that still draw a figure headless
+    - :mod:`utils.figures`      the headline numbers a chapter records for ``course run``
+
+Tasks and data
+    - :mod:`utils.tasks`        the sinusoid family, the piecewise regression task
+    - :mod:`utils.episodes`     N-way K-shot episodes and class splits
+    - :mod:`utils.glyphs`       the embedded procedural few-shot image set
+    - :mod:`utils.digits`       scikit-learn's handwritten digits as tensors
+    - :mod:`utils.omniglot`     the real Omniglot release (shipped minimal sets, checksummed download)
+    - :mod:`utils.lake`         Lake-style one-shot runs on held-out Omniglot alphabets; the shipped ProtoNet
+
+Models and learning
+    - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
+    - :mod:`utils.training`     supervised ``fit`` / ``evaluate``
+    - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
+    - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
+    - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
+
+Model-to-model maps
+    - :mod:`utils.distill`      knowledge distillation (chapter 04)
+    - :mod:`utils.compress`     pruning, quantization, low rank (chapter 05)
+    - :mod:`utils.fuse`         ensembles, calibration, weight averaging, mixtures of experts (chapter 06)
+
+Chapter kits (what one chapter measures with; they import the engine, never the machinery)
+    - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
+    - :mod:`utils.meta_lab`     chapter 02's measuring kit: memory, work, schedules, cached learners
+    - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
+    - :mod:`utils.multitask`    chapter 01's multi-head classifier
+    - :mod:`utils.glossary`     the bilingual glossary
+    - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview
+
+The course's machinery (not needed to learn from the chapters)
+    - :mod:`utils.course`       the command line ``python -m utils.course --help``: running,
+      syncing, grading, the sandbox, benchmarks, the book
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
+ENGINE_MODULES = (
+    "vocab", "chapters",
+    "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
+    "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
+    "models", "training", "functional", "meta", "meta_eval",
+    "distill", "compress", "fuse",
+    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview",
+)
+#: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
+KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview")

@@ -6,7 +6,7 @@ full-mode budget (chapter 02's sinusoid learners: a few kB each), and label what
 "loaded from data/checkpoints (full-mode training, N iterations)". A ``RETRAIN`` knob in the
 chapter's parameters cell trains instead.
 
-Each checkpoint ``NAME.pt`` (the learner's state, :func:`utils.meta_bench.learner_state`) has a
+Each checkpoint ``NAME.pt`` (the learner's state, :func:`utils.meta_lab.learner_state`) has a
 manifest ``NAME.json`` next to it:
 
 * ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
@@ -53,7 +53,9 @@ def sine_name(method: str, seed: int) -> str:
 
 
 def _logic_source(fn) -> str:
-    """``fn``'s source without docstrings or comments (``ast`` round trip): what changes behaviour."""
+    """``fn``'s source without docstrings, comments or import statements (``ast`` round trip): what
+    changes behaviour. Imports are left out because they say where a function lives, not what it
+    computes: moving an engine module (as the layout of issue 15 did) must not retire a checkpoint."""
     import ast
     import inspect
     import textwrap
@@ -64,6 +66,8 @@ def _logic_source(fn) -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
+        if body and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            node.body = [b for b in node.body if not isinstance(b, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
     return ast.unparse(tree)
 
 
@@ -111,7 +115,7 @@ def load_checkpoint(name: str, settings: dict | None = None) -> tuple[dict, dict
 
     With ``settings``, the manifest's settings hash must equal ``settings_key(settings)``: a
     checkpoint trained with other settings than the chapter asks for is refused (what to do:
-    retrain). The caller restores the state with :func:`utils.meta_bench.load_learner_state`.
+    retrain). The caller restores the state with :func:`utils.meta_lab.load_learner_state`.
     """
     manifest = read_manifest(name)
     if settings is not None and manifest["settings_hash"] != settings_key(settings):
@@ -132,7 +136,7 @@ def checkpoint_label(manifest: dict) -> str:
 
 def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
     """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
-    from .meta_bench import learner_state
+    from .meta_lab import learner_state
     from .sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
     settings = sine_recipe(method)
     learner = make_sine_learner(settings, seed)

@@ -1,6 +1,6 @@
 """Model compression: prune, quantize, factorize, and measure what was gained, honestly.
 
-Chapter 04's primitives. Three ways to map a model to a smaller one, and the rulers to judge them:
+Chapter 05's primitives. Three ways to map a model to a smaller one, and the rulers to judge them:
 
 * **Pruning** (:func:`magnitude_mask`, :func:`prune_model`, :func:`prune_structured`,
   :func:`make_permanent`, :func:`sparsity_report`, :func:`shrink_linear_chain`). Masks are

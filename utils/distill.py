@@ -469,7 +469,7 @@ def same_group_soft_mass(logits: torch.Tensor, labels: torch.Tensor, group_of_cl
 
 # --------------------------------------------------------------------------- adapted meta-learners as teachers
 class AdaptedPrototypes(nn.Module):
-    """A prototypical network adapted to one task, frozen into a model that can teach (chapter 03, §7).
+    """A prototypical network adapted to one task, frozen into a model that can teach (chapter 04, §7).
 
     Adapting a ProtoNet to a task means embedding its support set; the adapted classifier returns,
     for inputs ``x`` ``(B, ...)``, the logits ``(B, N)`` of :func:`utils.meta.protonet_logits`

@@ -22,18 +22,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .chapters import CHAPTERS, CHAPTER_REF_RE
 from .errors import course_error, read_json_file
 
 #: The glossary file shipped with the package.
 GLOSSARY_PATH = Path(__file__).with_name("glossary.json")
 
-#: Chapter folders an entry may point to (the course's fixed chapter names).
-CHAPTERS = ("01_mapping", "02_maml_vs_transfer", "03_distillation", "04_compression",
-            "05_fusion", "06_interview")
 
 _FIELDS = ("term", "chinese", "definition", "chapter")
 _OPTIONAL = ("aliases",)
-_CHAPTER_RE = re.compile(r"^(\d{2}_[a-z0-9_]+)(?:#([A-Za-z0-9][A-Za-z0-9\-]*))?$")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -105,7 +102,7 @@ def validate_entries(raw_entries, source: str = "glossary.json") -> list[Glossar
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
             raise _entry_error(i, raw, "field 'aliases'", "a list of non-empty strings",
                                repr(aliases), "write e.g. [\"FOMAML\"] or leave the field out", source)
-        m = _CHAPTER_RE.match(raw["chapter"].strip())
+        m = CHAPTER_REF_RE.match(raw["chapter"].strip())
         if not m or m.group(1) not in CHAPTERS:
             raise _entry_error(i, raw, "field 'chapter'",
                                "NN_name or NN_name#Section-title with NN_name one of "

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
 
 from .cache import cached_torch
 from .errors import course_error
@@ -139,3 +140,73 @@ def load_glyphs(n_alphabets: int = 40, chars_per_alphabet: int = 20, examples_pe
     if not cache:
         return build()
     return cached_torch("glyphs", settings, build)
+
+
+# ----------------------------------------------------------------------------- chapter 06's glyph tasks
+@dataclass
+class GlyphFusionData:
+    """The chapter's glyph tasks (images average-pooled to ``14×14`` by default).
+
+    * ``train``, ``val``, ``test``: ``(x, y)`` of the *target* task, classifying the characters of
+      a few alphabets (labels ``0..n_classes-1``; examples of every character split between the three);
+    * ``source``: ``(x, y)`` of *other* alphabets (labels ``0..n_source_classes-1``), for pre-training;
+    * ``fewshot_x``, ``fewshot_y``, ``fewshot_classes``: images of the held-out (meta-test)
+      alphabets for few-shot episodes (``EpisodeSampler(fewshot_x, fewshot_y, ..., classes=fewshot_classes)``).
+    Target and source alphabets come from the meta-training split of :meth:`GlyphSet.class_split`,
+    so no few-shot test alphabet is ever trained on.
+    """
+    train: tuple
+    val: tuple
+    test: tuple
+    source: tuple
+    fewshot_x: torch.Tensor
+    fewshot_y: torch.Tensor
+    fewshot_classes: list
+    n_classes: int
+    n_source_classes: int
+    image_size: int
+
+
+def glyph_fusion_data(n_target_alphabets: int = 5, n_source_alphabets: int = 16, seed: int = 0,
+                      per_class=(10, 4, 6), pool: int = 2, glyphs=None) -> GlyphFusionData:
+    """Build :class:`GlyphFusionData` from :func:`utils.glyphs.load_glyphs` (default set).
+
+    ``seed`` chooses which meta-training alphabets are target and source; ``per_class`` is the
+    number of train / val / test examples of each target character (at most the examples per
+    character, 20 by default); ``pool`` the average-pooling factor (2: 28×28 → 14×14).
+    """
+    gs = load_glyphs() if glyphs is None else glyphs
+    tr_ids, _, te_ids = gs.class_split()
+    alph = gs.alphabet_of_class
+    train_alphabets = torch.unique(alph[torch.as_tensor(tr_ids)])
+    need = int(n_target_alphabets) + int(n_source_alphabets)
+    if n_target_alphabets < 1 or n_source_alphabets < 1 or need > len(train_alphabets):
+        raise course_error("n_target_alphabets + n_source_alphabets",
+                           f"at least 1 each and at most {len(train_alphabets)} in all (the meta-training alphabets)",
+                           f"{n_target_alphabets} + {n_source_alphabets}", "use fewer alphabets")
+    per_class = [int(v) for v in per_class]
+    if len(per_class) != 3 or min(per_class) < 1 or sum(per_class) > gs.examples_per_char:
+        raise course_error("per_class", f"three positive counts summing to at most {gs.examples_per_char}",
+                           repr(per_class), "lower the counts")
+    perm = train_alphabets[torch.randperm(len(train_alphabets), generator=torch.Generator().manual_seed(seed))]
+    target_a, source_a = perm[:n_target_alphabets], perm[n_target_alphabets:need]
+    x = F.avg_pool2d(gs.images, pool) if pool > 1 else gs.images
+    y = gs.labels
+
+    def classes_of(alphabets):
+        return torch.nonzero(torch.isin(alph, alphabets)).flatten()
+
+    tgt = classes_of(target_a)
+    remap = torch.full((gs.n_classes,), -1, dtype=torch.long)
+    remap[tgt] = torch.arange(len(tgt))
+    idx = torch.stack([torch.nonzero(y == c).flatten()[:sum(per_class)] for c in tgt.tolist()])
+    a, b = per_class[0], per_class[0] + per_class[1]
+    split = lambda ix: (x[ix.flatten()], remap[y[ix.flatten()]])
+    src = classes_of(source_a)
+    sremap = torch.full((gs.n_classes,), -1, dtype=torch.long)
+    sremap[src] = torch.arange(len(src))
+    smask = torch.isin(y, src)
+    fmask = torch.isin(y, torch.as_tensor(te_ids))
+    return GlyphFusionData(split(idx[:, :a]), split(idx[:, a:b]), split(idx[:, b:]),
+                           (x[smask], sremap[y[smask]]), x[fmask], y[fmask], list(te_ids),
+                           len(tgt), len(src), x.shape[-1])

@@ -21,7 +21,7 @@ Chinese answer lacks (a test keeps that list empty).
 
 Where the answers of graded drills live
 ---------------------------------------
-Chapter 06 grades some bank questions with nbgrader ("drills"). A drill entry names the grade_id
+Chapter 07 grades some bank questions with nbgrader ("drills"). A drill entry names the grade_id
 of its test cell in the field ``drill``. Its answer must not be readable by the learner who is
 graded on it, and this file ships with the course, so for drill entries the bank holds the
 question, the options and the answer format only: the answer fields (``answer``, ``value``,
@@ -29,7 +29,7 @@ question, the options and the answer format only: the answer fields (``answer``,
 ``common_wrong_answer`` hold the placeholder :data:`HIDDEN_ANSWER` (their Chinese twins hold
 :data:`HIDDEN_ANSWER_ZH`). The answers and their
 explanations live inside the ``### BEGIN HIDDEN TESTS`` regions of
-``solutions/06_interview/06_interview.ipynb``; a learner sees them in the grading feedback. Every
+``solutions/07_interview/07_interview.ipynb``; a learner sees them in the grading feedback. Every
 other ("self-study") entry carries its full answer, for the flashcards and the mock interview.
 
 Practice tools
@@ -59,6 +59,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .chapters import CHAPTERS, CHAPTER_LINK_RE
 from .errors import CourseError, course_error, read_json_file
 
 #: The bank's topics and what each covers (every topic must have entries).
@@ -75,19 +76,16 @@ TOPICS: dict[str, str] = {
     "fusion": "ensembles, weight averaging (soups), mixtures of experts",
 }
 
-#: Chapter folders a ``chapter_link`` may point to.
-CHAPTERS = ("01_mapping", "02_maml_vs_transfer", "03_distillation", "04_compression",
-            "05_fusion", "06_interview")
 
 #: Machine-checkable answer kinds (``written`` is graded by a person).
 KINDS = ("mc", "numeric", "short", "written")
 
 #: What drill entries hold in ``model_answer`` and ``common_wrong_answer``.
-HIDDEN_ANSWER = ("Hidden: this question is an autograded drill of chapter 06. Its model answer "
+HIDDEN_ANSWER = ("Hidden: this question is an autograded drill of chapter 07. Its model answer "
                  "is in the drill's hidden test and appears in your grading feedback.")
 
 #: The same placeholder in Chinese (``model_answer_zh`` and ``common_wrong_answer_zh`` of drills).
-HIDDEN_ANSWER_ZH = ("已隐藏：本题是第 06 章的自动评分练习（autograded drill），参考答案放在该练习的"
+HIDDEN_ANSWER_ZH = ("已隐藏：本题是第 07 章的自动评分练习（autograded drill），参考答案放在该练习的"
                     "隐藏测试里，评分反馈中会给出答案和讲解。")
 
 #: The display languages: English, Chinese, or both (English first).
@@ -105,7 +103,6 @@ ZH_FIELDS = {"model_answer_zh": "model_answer", "follow_up_zh": "follow_up",
 _ANSWER_FIELDS = ("answer", "value", "tolerance", "accepted")
 _OPTIONAL = ("kind", "options", "drill", *_ANSWER_FIELDS)
 _ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_LINK_RE = re.compile(r"^chapters/(\d{2}_[a-z0-9_]+)/(\d{2}_[a-z0-9_]+)\.ipynb#([^\s#]+)$")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD_RE = re.compile(r"[A-Za-z]+")
 _LETTERS = "abcdefgh"
@@ -162,7 +159,7 @@ class Question:
 
     @property
     def is_drill(self) -> bool:
-        """True for questions graded in chapter 06 (their answers are not in the bank)."""
+        """True for questions graded in chapter 07 (their answers are not in the bank)."""
         return self.drill is not None
 
     @property
@@ -172,7 +169,7 @@ class Question:
 
     @property
     def relative_link(self) -> str:
-        """``chapter_link`` as seen from a notebook in ``chapters/06_interview/`` (``../NN_name/…``)."""
+        """``chapter_link`` as seen from a notebook in ``chapters/07_interview/`` (``../NN_name/…``)."""
         return "../" + self.chapter_link.split("/", 1)[1]
 
     @property
@@ -232,7 +229,7 @@ class QuestionBank:
         return [q for q in self.questions if not q.is_drill]
 
     def drills(self) -> list[Question]:
-        """Entries graded in chapter 06 (answers hidden)."""
+        """Entries graded in chapter 07 (answers hidden)."""
         return [q for q in self.questions if q.is_drill]
 
     def select(self, topics=None, include_drills: bool = False) -> list[Question]:
@@ -318,7 +315,7 @@ def validate_entry(entry: dict, i: int = 0) -> Question:
                                "Chinese: CJK characters against Latin words)",
                                f"{_short(entry[zh])} (Chinese share {chinese_share(entry[zh]):.0%})",
                                f"write the {en} in Chinese, keeping English only for terms and formulas")
-    m = _LINK_RE.match(entry["chapter_link"])
+    m = CHAPTER_LINK_RE.match(entry["chapter_link"])
     if not m or m.group(1) != m.group(2) or m.group(1) not in CHAPTERS:
         raise _entry_error(i, entry, "chapter_link",
                            "chapters/NN_name/NN_name.ipynb#Section-title with NN_name one of "
@@ -455,7 +452,7 @@ def check_answer(question: Question, response) -> bool:
     """
     if question.is_drill:
         raise course_error(f"question {question.id!r}", "a self-study question",
-                           "a graded drill (its answer is hidden)", "answer it in chapter 06 and grade the notebook")
+                           "a graded drill (its answer is hidden)", "answer it in chapter 07 and grade the notebook")
     if question.kind == "mc":
         if isinstance(response, str):
             r = response.strip().lower().rstrip(")")

@@ -341,7 +341,8 @@ def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: 
     error over ``n_runs`` Lake-style runs), ``"manifest"``, ``"alphabets"``, ``"learner"``,
     ``"images"`` (the held-out set's pixels, :func:`heldout_set`)}. Both learners meet the same
     episodes and runs (same seeds, same labels and drawers)."""
-    from .meta import episode_source, meta_evaluate
+    from .meta import episode_source
+    from .meta_eval import meta_evaluate
     learner, manifest = load_shipped_protonet(device=device)
     feats = heldout_features(learner, manifest, ways=n_way)
     pix = heldout_set(ways=n_way)

@@ -5,9 +5,9 @@ Every learner here offers:
 * ``meta_train(source, iterations, meta_batch)`` — learn from a stream of task batches;
 * ``evaluate_task(support_x, support_y, query_x, query_y)`` — adapt to ONE new task and return
   its query ``(loss, accuracy)``;
-* and :func:`meta_evaluate` reports the mean and 95% CI over many test tasks (600 by default).
+* and :func:`utils.meta_eval.meta_evaluate` reports the mean and 95% CI over many test tasks (600 by default).
 
-A *source* is any callable ``source(B)`` returning an object with stacked ``support_x``,
+A *source* (:data:`utils.vocab.TaskSource`) is any callable ``source(B)`` returning an object with stacked ``support_x``,
 ``support_y``, ``query_x``, ``query_y`` (a :class:`utils.episodes.Episode` batch or a
 :class:`utils.tasks.TaskBatch`); see :func:`episode_source` and :func:`sinusoid_source`.
 
@@ -27,10 +27,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import functional as Fn
+from .vocab import split_batch
 from .errors import course_error
 from .models import use_batch_statistics
 from .runtime import pick_device, synchronize
-from .stats import mean_ci95
 
 
 # ----------------------------------------------------------------------------- sources
@@ -72,10 +72,6 @@ class MetaResult:
         return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
-def _unpack(batch, device):
-    return tuple(getattr(batch, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y"))
-
-
 class _Learner:
     """Shared meta-training loop; subclasses define ``meta_loss(batch) -> (loss, acc)``."""
 
@@ -93,7 +89,7 @@ class _Learner:
         offset = hist.total_seconds
         start = time.perf_counter()
         for _ in tqdm(range(iterations), desc=type(self).__name__, disable=not progress, leave=False):
-            batch = _unpack(source(meta_batch), self.device)
+            batch = split_batch(source(meta_batch), self.device)
             loss, acc = self.meta_step(batch)
             hist.loss.append(loss)
             hist.accuracy.append(acc)
@@ -370,31 +366,3 @@ class FineTuneBaseline(_Learner):
         with torch.no_grad():
             loss, acc = Fn.loss_and_accuracy(model(qx), qy)
         return float(loss), float(acc)
-
-
-# ----------------------------------------------------------------------------- evaluation
-def meta_evaluate(learner, source, n_tasks: int = 600, steps: int | None = None,
-                  batch: int = 50, progress: bool = False) -> MetaResult:
-    """Adapt to ``n_tasks`` fresh tasks from ``source`` and report the mean query figure ± 95% CI.
-
-    The figure is accuracy for classification and MSE for regression. One task's figure means
-    little: the CI says how much the mean would move with other test tasks.
-    """
-    values, metric = [], "accuracy"
-    done = 0
-    bar = tqdm(total=n_tasks, desc="meta-evaluate", disable=not progress, leave=False)
-    while done < n_tasks:
-        b = min(batch, n_tasks - done)
-        sx, sy, qx, qy = _unpack(source(b), "cpu")
-        for t in range(b):
-            loss, acc = learner.evaluate_task(sx[t], sy[t], qx[t], qy[t], steps)
-            if qy.dtype in (torch.int64, torch.int32):
-                values.append(acc)
-            else:
-                metric = "mse"
-                values.append(loss)
-        done += b
-        bar.update(b)
-    bar.close()
-    mean, half = mean_ci95(values)
-    return MetaResult(metric, mean, half, values)

@@ -1,9 +1,28 @@
-"""Consistent figures for the course: training histories, episodes, mean ± CI bars."""
+"""Consistent figures for the course: training histories, episodes, mean ± CI bars, reliability diagrams."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
+
+
+def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int = 1,
+                  figsize=None, sharey: bool = False):
+    """A figure with ``ncols`` axes, each labelled with its quantity and unit (``"inner steps"``,
+    ``"query MSE"``), so no chapter draws an unlabelled axis. ``xlabel``/``ylabel`` may be one string
+    or a list with one per axis. Returns ``(fig, axes)`` (a single ``Axes`` when ``ncols == 1``)."""
+    figsize = figsize or (4.5 * ncols, 3.2)
+    fig, axes = plt.subplots(1, ncols, figsize=figsize, sharey=sharey, squeeze=False)
+    axes = list(axes[0])
+    xs = xlabel if isinstance(xlabel, (list, tuple)) else [xlabel] * ncols
+    ys = ylabel if isinstance(ylabel, (list, tuple)) else [ylabel] * ncols
+    for ax, xl, yl in zip(axes, xs, ys):
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+    if title and ncols == 1:
+        axes[0].set_title(title)
+    elif title:
+        fig.suptitle(title)
+    return fig, (axes[0] if ncols == 1 else axes)
 
 
 def show_episode(episode, max_per_class: int = 5, title: str | None = None):
@@ -60,3 +79,20 @@ def smooth(values, window: int = 50) -> np.ndarray:
     if len(v) < window:
         return v
     return np.convolve(v, np.ones(window) / window, mode="valid")
+
+
+def plot_reliability(data, ax=None, label: str | None = None, color=None):
+    """Draw a reliability diagram: accuracy per confidence bin against the diagonal."""
+    import matplotlib.pyplot as plt
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    centers = (data.edges[:-1] + data.edges[1:]) / 2
+    ok = data.counts > 0
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.plot(data.confidence[ok], data.accuracy[ok], "o-", ms=4, color=color,
+            label=f"{label + ': ' if label else ''}ECE {100 * data.ece:.1f}%")
+    ax.bar(centers[ok], data.accuracy[ok], width=1 / len(centers), alpha=0.12, color=color, edgecolor="none")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7, loc="upper left")
+    return ax

@@ -251,7 +251,7 @@ def train_sine_learner(learner, settings: dict, seed: int, iterations: int | Non
     (the cosine schedule's first piece keeps the full step size).
     """
     from .meta import sinusoid_source
-    from .meta_bench import meta_train_cosine
+    from .meta_lab import meta_train_cosine
     from .tasks import SinusoidFamily
     source = sinusoid_source(SinusoidFamily(), settings["k"], settings["k_query"], seed=seed + 1)
     total = settings["iterations"]

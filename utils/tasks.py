@@ -1,4 +1,5 @@
-"""Task families for regression meta-learning: the sinusoid family of Finn et al. (2017, §5.1).
+"""Task families for regression: the sinusoid family of Finn et al. (2017, §5.1), and the
+piecewise task with three regimes that chapter 06 §6 gives to a mixture of experts (:class:`PiecewiseTask`).
 
 A task is a function ``y = A sin(x - φ)`` with amplitude ``A ~ U[0.1, 5]`` and phase
 ``φ ~ U[0, π]``; inputs are drawn from ``U[-5, 5]``. A batch of tasks is returned as stacked
@@ -76,3 +77,45 @@ class SinusoidFamily:
     def _uniform(bounds, shape, g):
         lo, hi = bounds
         return lo + (hi - lo) * torch.rand(shape, generator=g)
+
+
+class PiecewiseTask:
+    """A 1-D regression task with distinct regimes, for mixtures of experts.
+
+    On ``x`` in [-3, 3]: a fast sine for ``x < -1``, a gentle line for ``-1 <= x < 1`` and an
+    offset parabola for ``x >= 1`` — three functions that one smooth network must stitch
+    together, while a gate can hand each regime to its own expert.
+    """
+    boundaries = (-1.0, 1.0)
+    x_range = (-3.0, 3.0)
+    names = ("sine", "line", "parabola")
+
+    @staticmethod
+    def regime(x: torch.Tensor) -> torch.Tensor:
+        """Regime id 0, 1, 2 of each input (same shape as ``x`` minus a trailing 1)."""
+        x = x.reshape(x.shape[0], -1)[:, 0] if x.dim() > 1 else x
+        return (x >= -1).long() + (x >= 1).long()
+
+    @classmethod
+    def f(cls, x: torch.Tensor) -> torch.Tensor:
+        """Target values, same shape as ``x``."""
+        sine = 1.5 * torch.sin(4 * x)
+        line = 0.5 * x + 1.0
+        parab = 1.5 * (x - 2) ** 2 - 2.0
+        return torch.where(x < -1, sine, torch.where(x < 1, line, parab))
+
+    @classmethod
+    def sample(cls, n: int, noise: float = 0.05, generator: torch.Generator | None = None):
+        """``(x (n, 1), y (n, 1), regime (n,))`` with ``x`` uniform on the range and Gaussian noise on ``y``."""
+        if int(n) != n or n < 1:
+            raise course_error("n", "a positive integer", repr(n), "pass the number of points")
+        lo, hi = cls.x_range
+        x = lo + (hi - lo) * torch.rand(int(n), 1, generator=generator)
+        y = cls.f(x) + noise * torch.randn(int(n), 1, generator=generator)
+        return x, y, cls.regime(x)
+
+    @classmethod
+    def grid(cls, n: int = 400):
+        """Evenly spaced ``x (n, 1)``, noiseless ``y (n, 1)`` and ``regime (n,)`` for plots and tests."""
+        x = torch.linspace(*cls.x_range, int(n)).unsqueeze(1)
+        return x, cls.f(x), cls.regime(x)

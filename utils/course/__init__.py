@@ -1,0 +1,36 @@
+"""The course's machinery: everything that runs, syncs, grades and publishes the chapters.
+
+``python -m utils.course --help`` lists the commands (:mod:`utils.course.cli`). The engine
+(:mod:`utils`) never imports this package; the chapters import only :mod:`utils.course.integrity`
+(the locked grading cells). Every module, by job:
+
+Command line
+    - :mod:`utils.course.cli`            ``python -m utils.course`` (also ``__main__``)
+    - :mod:`utils.course.bench`          ``course bench``: speed and accuracy benchmarks
+    - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
+    - :mod:`utils.course.book`           ``course book``: the course as a static website
+
+Notebooks
+    - :mod:`utils.course.notebooks`      read, strip, compare, find answer cells and leaks
+    - :mod:`utils.course.execute`        run a chapter headless with papermill
+    - :mod:`utils.course.sync`           ``solutions/`` -> ``chapters/`` through nbgrader
+    - :mod:`utils.course.nbgrader_course` nbgrader glue: temporary courses, environment
+
+Grading
+    - :mod:`utils.course.grading`        self-grading and score comparison
+    - :mod:`utils.course.autograde`      ``course autograde`` for instructors
+    - :mod:`utils.course.sandbox`        bubblewrap sandbox around every learner notebook
+    - :mod:`utils.course.sandbox_exec`   the notebook runner inside the sandbox
+    - :mod:`utils.course.nbgrader_sandbox` nbgrader autograde with the sandboxed executor
+    - :mod:`utils.course.integrity`      the locked cells that stop delegation and tampering
+    - :mod:`utils.course.check_tests`    the wrong-answer catalogue against the hidden tests
+    - :mod:`utils.course.mc_fairness`    multiple-choice questions without give-aways
+
+Test fixtures
+    - :mod:`utils.course.fixtures`       an Omniglot-format stand-in for the loader's tests
+"""
+
+#: Every module of the machinery (tests/test_layout.py keeps this complete).
+MODULES = ("cli", "bench", "progress", "book", "notebooks", "execute", "sync", "nbgrader_course",
+           "grading", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
+           "check_tests", "mc_fairness", "fixtures")

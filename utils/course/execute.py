@@ -1,0 +1,156 @@
+"""Run chapter notebooks headless with papermill and summarise them (``python -m utils.course run``).
+
+Each ``solutions/NN_name/NN_name.ipynb`` is executed with its ``parameters`` cell overridden
+(``FAST=True`` unless a full run is asked for), in its own folder, and the executed copy is
+written to ``build/executed/NN_name/``; the source notebook is never written. Notebooks record
+headline figures through :func:`utils.figures.record_figures`, which writes
+``build/figures/NN_name.json`` because this module sets ``COURSE_FIGURES_DIR``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import course_error
+from ..figures import read_figures
+from .nbgrader_course import course_env
+from .notebooks import read_notebook, solution_path
+
+
+@dataclass
+class ChapterRun:
+    """The outcome of executing one chapter."""
+
+    chapter: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    figures: dict = field(default_factory=dict)
+    output: str = ""
+
+    @property
+    def status(self) -> str:
+        """``ok``, or ``FAILED: <the error's last line>`` (cut to 120 characters for the table)."""
+        if self.ok:
+            return "ok"
+        text = f"FAILED: {self.error}"
+        return text if len(text) <= 120 else text[:117] + "..."
+
+
+def require_parameters_cell(nb, path: str | Path) -> int:
+    """Index of the code cell tagged ``parameters``; a CourseError saying so when there is none."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return i
+    raise course_error(f"notebook {path}", "a code cell tagged 'parameters' (FAST, DEVICE, SEED, ...)",
+                       "no cell with that tag",
+                       "tag the first code cell 'parameters' (cell metadata \"tags\": [\"parameters\"]) "
+                       "so papermill can switch FAST on")
+
+
+@contextmanager
+def _environ(env: dict):
+    """Temporarily replace ``os.environ`` (kernels started inside inherit it)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _stderr_to(path: Path):
+    """Send this process's stderr (file descriptor 2, inherited by the kernel) to ``path``.
+
+    Keeps the kernel's start-up chatter out of the run table; the log stays next to the
+    executed notebook.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _last_line(exc: BaseException) -> str:
+    """The line that says what went wrong: ``ename: evalue`` of a cell error, else the message's last line."""
+    ename = getattr(exc, "ename", None)
+    if ename:
+        evalue = (getattr(exc, "evalue", "") or "").strip().splitlines()
+        return f"{ename}: {evalue[-1]}" if evalue else ename
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: int | None = None,
+                build: str | Path | None = None) -> ChapterRun:
+    """Execute one chapter's solution notebook with papermill; never raises for a failing notebook.
+
+    ``timeout`` is papermill's per-cell limit in seconds (``None``: no limit). Executed copies go
+    to ``<build>/executed/<chapter>/`` and figures to ``<build>/figures/`` (``build`` defaults to
+    ``<root>/build``).
+    """
+    import logging
+
+    import papermill as pm  # local: slow import, only `run` needs it
+
+    # papermill logs a warning for every parameters line it cannot parse for its own --help-notebook
+    # (comments with brackets); the values still get injected, so keep the table readable
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+
+    root = Path(root)
+    build = Path(build) if build else root / "build"
+    src = solution_path(root, chapter)
+    out = build / "executed" / chapter / f"{chapter}.ipynb"
+    figures_dir = build / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    (figures_dir / f"{chapter}.json").unlink(missing_ok=True)  # no stale figures in the table
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        require_parameters_cell(read_notebook(src), f"solutions/{chapter}/{chapter}.ipynb")
+        env = course_env(fast=fast, extra={"COURSE_FIGURES_DIR": str(figures_dir.resolve())})
+        with _environ(env), _stderr_to(out.with_suffix(".stderr.log")):
+            pm.execute_notebook(str(src), str(out), parameters={"FAST": bool(fast)},
+                                cwd=str(src.parent), kernel_name="python3", progress_bar=False,
+                                log_output=False, execution_timeout=timeout)
+        ok, error = True, ""
+    except Exception as exc:  # a failing chapter is a row in the table, not a crash
+        ok, error = False, _last_line(exc)
+    seconds = time.perf_counter() - start
+    return ChapterRun(chapter, ok, seconds, error, read_figures(figures_dir, chapter),
+                      str(out) if out.exists() else "")
+
+
+def format_figures(figures: dict, width: int = 90) -> str:
+    """``name=value`` pairs, floats to 3 significant digits, cut to ``width`` characters."""
+    parts = []
+    for k, v in figures.items():
+        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    text = ", ".join(parts) or "-"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_table(runs: list[ChapterRun]) -> str:
+    """The table ``course run`` prints: chapter, status, wall time, headline figures."""
+    rows = [("chapter", "status", "time", "headline figures")]
+    rows += [(r.chapter, r.status, f"{r.seconds:.1f} s", format_figures(r.figures)) for r in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        if n == 0:
+            lines.append("-" * (sum(widths) + 6 + len("headline figures")))
+    return "\n".join(lines)

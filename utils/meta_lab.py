@@ -1,0 +1,279 @@
+"""Chapter 02's measuring kit for meta-learners: memory and work per meta-iteration, a cosine
+outer schedule, cached training, how much adaptation moves each layer.
+(Evaluation lives in :mod:`utils.meta_eval`.)
+
+* :func:`saved_tensor_bytes` — a device-independent proxy for the activation memory of one
+  meta-iteration: the bytes autograd holds for the backward pass when the forward pass ends.
+* :func:`meta_iteration_memory` — that proxy for any of the course's learners, plus the CUDA
+  peak when the learner lives on a GPU.
+* :func:`meta_iteration_work` — what one meta-iteration asks of the machine, counted rather than
+  timed (operators dispatched, floating-point operations), so a chapter can assert a cost
+  ratio that does not depend on how busy the machine is (chapter 02, section 9).
+* :func:`meta_train_cosine` — ``learner.meta_train`` in chunks with a cosine-decayed outer step size.
+* :func:`cached_learner` — build, train and cache a learner under ``data/cache/``, keyed by its
+  settings, so that re-running a chapter loads it in a second (with its original training time).
+* :func:`adaptation_change` — how much the inner loop moves the body and the head of a
+  classifier ("rapid learning or feature reuse?", Raghu et al. 2020).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import weakref
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import functional as Fn
+from .errors import course_error
+from .meta import MAML, FineTuneBaseline, ProtoNet
+from .runtime import peak_memory_mb, reset_peak_memory, synchronize
+from .cache import cached_torch
+from .vocab import split_batch
+
+
+def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
+    """Run ``fn(*args, **kwargs)`` and count the bytes autograd holds for the backward pass.
+
+    Every tensor an operation stashes for its backward (activations, masks and — when the inner
+    loop keeps its graph for second-order MAML — the inner gradients' own intermediates) passes
+    through ``torch.autograd.graph.saved_tensors_hooks``. When ``fn`` returns, the tensors still
+    held are what the outer ``backward()`` will need: their storages are summed, each once,
+    leaving out leaf tensors that require grad (the model's parameters, which exist anyway).
+    Graphs built and freed inside ``fn`` (a first-order inner gradient) do not count.
+
+    A device-independent proxy for the activation memory of a meta-iteration at its peak; it
+    leaves out gradients, optimizer state and short-lived buffers. ``torch.func`` transforms
+    refuse saved-tensor hooks, so measure the per-task reference
+    (:func:`utils.functional.loop_meta_loss`), which saves the same tensors per task as the
+    vectorized version. Returns ``(fn's result, bytes)``.
+    """
+    refs = []
+
+    def pack(t):
+        if not (t.is_leaf and t.requires_grad):
+            refs.append(weakref.ref(t))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        result = fn(*args, **kwargs)
+    held: dict[tuple[str, int], int] = {}
+    for r in refs:
+        t = r()
+        if t is None:
+            continue
+        st = t.untyped_storage()
+        held[(str(t.device), st.data_ptr())] = st.nbytes()
+    return result, int(sum(held.values()))
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts every ATen operator call that reaches the dispatcher (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def meta_iteration_work(learner, batch) -> dict:
+    """Count the work of one ``learner.meta_step(batch)`` on a throw-away copy of the learner.
+
+    Returns ``{"ops": operators dispatched, "flops": floating-point operations}`` — the FLOPs of
+    matrix products and convolutions as ``torch.utils.flop_counter.FlopCounterMode`` counts them,
+    forward and backward (second-order terms included). Both are deterministic for a given
+    learner and batch shape, unlike a wall-clock time. For the small networks of chapter 02 the
+    time of an iteration follows the number of operators (each costs a fixed overhead) more
+    than the FLOPs. ``batch`` is ``(support_x, support_y, query_x, query_y)`` with a leading
+    task dimension, or an object with those attributes.
+    """
+    clone = copy.deepcopy(learner)
+    fields = split_batch(batch, clone.device) if not isinstance(batch, (tuple, list)) else tuple(
+        t.to(clone.device) for t in batch)
+    counter = _OpCounter()
+    with counter:
+        clone.meta_step(fields)
+    with FlopCounterMode(display=False) as flops:
+        clone.meta_step(fields)
+    return {"ops": counter.ops, "flops": int(flops.get_total_flops())}
+
+
+def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> int:
+    """:func:`saved_tensor_bytes` of one meta-loss of a MAML-family learner on ``batch``
+    (its own first-order flag, adapted parameters and step size; ``inner_steps`` overrides)."""
+    steps = learner.inner_steps if inner_steps is None else int(inner_steps)
+    sx, sy, qx, qy = split_batch(batch, learner.device)
+    params, buffers = Fn.model_params(learner.model)
+    learner.train_mode(True)
+    _, nbytes = saved_tensor_bytes(Fn.loop_meta_loss, learner.model, params, buffers, sx, sy, qx, qy,
+                                   steps, learner.inner_lr, learner.first_order, learner.adapt_names)
+    return nbytes
+
+
+def meta_iteration_memory(learner, batch) -> dict:
+    """Memory of one meta-iteration of ``learner`` on ``batch`` (a stacked episode/task batch).
+
+    Returns ``{"saved_mb": ..., "cuda_peak_mb": ... or None}``: the saved-for-backward proxy of
+    :func:`saved_tensor_bytes` (MiB) for every learner, and on a CUDA device the peak memory
+    allocated during one full meta-step (forward, backward, optimizer) of a *copy* of the learner,
+    so the learner itself is not trained further. For :class:`~utils.meta.FineTuneBaseline` the
+    "iteration" is one supervised pre-training step on the images of ``batch``'s support and
+    query sets with random labels of its head's size (the cost, not the result, is what counts).
+    """
+    if not isinstance(learner, (MAML, ProtoNet, FineTuneBaseline)):
+        raise course_error("learner", "a MAML-family learner, ProtoNet or FineTuneBaseline",
+                           type(learner).__name__, "pass one of the course's learners")
+    dev = learner.device
+    if isinstance(learner, MAML):
+        saved = maml_saved_bytes(learner, batch)
+        run = lambda lrn: lrn.meta_step(split_batch(batch, dev))
+    elif isinstance(learner, ProtoNet):
+        learner.train_mode(True)
+        _, saved = saved_tensor_bytes(learner.meta_loss, *split_batch(batch, dev))
+        run = lambda lrn: lrn.meta_step(split_batch(batch, dev))
+    else:  # FineTuneBaseline
+        sx, _, qx, _ = split_batch(batch, dev)
+        x = torch.cat([sx.flatten(0, 1), qx.flatten(0, 1)])
+        n_out = learner.model.head.out_features if hasattr(learner.model, "head") else 1
+        y = torch.randint(0, n_out, (x.shape[0],), device=dev)
+        learner.train_mode(True)
+
+        def sup_loss(model):
+            return torch.nn.functional.cross_entropy(model(x), y)
+        _, saved = saved_tensor_bytes(sup_loss, learner.model)
+
+        def run(lrn):
+            lrn.optimizer.zero_grad(set_to_none=True)
+            sup_loss(lrn.model).backward()
+            lrn.optimizer.step()
+    peak = None
+    if dev.type == "cuda":
+        clone = copy.deepcopy(learner)
+        synchronize(dev)
+        reset_peak_memory(dev)
+        run(clone)
+        synchronize(dev)
+        peak = peak_memory_mb(dev)
+        del clone
+    return {"saved_mb": saved / 2**20, "cuda_peak_mb": peak}
+
+
+def meta_train_cosine(learner, source, iterations: int, meta_batch: int, floor: float = 0.05,
+                      chunks: int = 20, progress: bool = False):
+    """``learner.meta_train`` with the outer step size decayed along a cosine.
+
+    The run is cut into ``chunks`` pieces; piece ``i`` uses ``lr0 * (floor + (1 - floor) *
+    (1 + cos(pi * i / chunks)) / 2)`` where ``lr0`` is the optimizer's step size when called.
+    Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
+    """
+    if int(iterations) != iterations or iterations < 1:
+        raise course_error("iterations", "a positive integer", repr(iterations), "pass e.g. 1000")
+    if not 0 <= floor <= 1:
+        raise course_error("floor", "a fraction in [0, 1]", repr(floor), "pass e.g. 0.05")
+    chunks = max(1, min(int(chunks), int(iterations)))
+    base = [g["lr"] for g in learner.optimizer.param_groups]
+    bounds = [round(i * iterations / chunks) for i in range(chunks + 1)]
+    try:
+        for i in range(chunks):
+            scale = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * i / chunks))
+            for g, lr0 in zip(learner.optimizer.param_groups, base):
+                g["lr"] = lr0 * scale
+            learner.meta_train(source, bounds[i + 1] - bounds[i], meta_batch, progress=progress)
+    finally:
+        for g, lr0 in zip(learner.optimizer.param_groups, base):
+            g["lr"] = lr0
+    return learner.history
+
+
+def learner_state(learner) -> dict:
+    """What a trained learner needs to be restored: model weights (CPU copies) and, for
+    Meta-SGD, the learned step sizes."""
+    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
+    lr = getattr(learner, "inner_lr", None)
+    if isinstance(lr, dict):
+        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
+    return state
+
+
+def load_learner_state(learner, state: dict) -> None:
+    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
+    learner.model.load_state_dict(state["model"])
+    if "inner_lr" in state:
+        with torch.no_grad():
+            for k, v in state["inner_lr"].items():
+                learner.inner_lr[k].copy_(v)
+
+
+def cached_learner(name: str, settings: dict, make, train, refresh: bool = False, code=()):
+    """A trained learner, from ``data/cache`` when these ``settings`` were trained before.
+
+    Args:
+        name: cache file prefix, e.g. ``"ch02-sine-maml"``.
+        settings: everything that changes the result (iterations, step sizes, seed, device...).
+        make: ``make()`` builds the untrained learner.
+        train: ``train(learner)`` trains it in place and returns a list of per-iteration losses.
+        refresh: retrain even if cached.
+        code: further functions/classes whose source changes the result (e.g. the notebook's
+            ``make_sine_learner``); the cache key holds the source hash of these, of ``make``,
+            ``train`` and of the learner's classes (:func:`utils.cache.code_version`).
+    Returns ``(learner, info)`` with ``info = {"seconds", "curve", "from_cache"}``; ``seconds`` is
+    the wall time of the training that produced the cached weights.
+    """
+    learner = make()
+    built = []
+
+    def build():
+        import time
+        start = time.perf_counter()
+        curve = train(learner)
+        synchronize(learner.device)
+        built.append(True)
+        return {"state": learner_state(learner), "seconds": time.perf_counter() - start,
+                "curve": [float(v) for v in (curve or [])]}
+
+    classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
+    saved = cached_torch(name, settings, build, refresh=refresh, code=(make, train, *classes, *code))
+    if not built:
+        load_learner_state(learner, saved["state"])
+    return learner, {"seconds": float(saved["seconds"]), "curve": saved["curve"], "from_cache": not built}
+
+
+def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
+    """How far the inner loop moves each part of a classifier, averaged over ``batch``'s tasks.
+
+    Returns ``{"body": r_b, "head": r_h, "feature_cosine": c}``: ``r`` is the relative change
+    ``||φ - θ|| / ||θ||`` of the parameters named ``head.*`` and of all others (the body), and
+    ``c`` the mean cosine similarity between the query images' features (``model.features``)
+    computed with θ and with the adapted φ. A body that barely moves and features that stay
+    aligned mean the inner loop *reuses* features rather than learning new ones.
+    """
+    if not isinstance(learner, MAML) or not hasattr(learner.model, "features"):
+        raise course_error("learner", "a MAML-family learner over a Classifier (features + head)",
+                           type(learner).__name__, "use utils.models.Classifier-based models")
+    sx, sy, qx, _ = split_batch(batch, learner.device)
+    params, buffers = Fn.model_params(learner.model)
+    theta = {k: v.detach() for k, v in params.items()}
+    feats = {k[len("features."):]: k for k in theta if k.startswith("features.")}
+    fbuf = {k[len("features."):]: v for k, v in buffers.items() if k.startswith("features.")}
+    body_num = body_den = head_num = head_den = 0.0
+    cos = []
+    learner.train_mode(True)
+    for t in range(sx.shape[0]):
+        phi = learner.adapt(sx[t], sy[t], steps)
+        for k, v in theta.items():
+            d2, n2 = float(((phi[k] - v) ** 2).sum()), float((v ** 2).sum())
+            if k.startswith("head."):
+                head_num, head_den = head_num + d2, head_den + n2
+            else:
+                body_num, body_den = body_num + d2, body_den + n2
+        with torch.no_grad():
+            f0 = Fn.forward(learner.model.features, {s: theta[k] for s, k in feats.items()}, fbuf, qx[t])
+            f1 = Fn.forward(learner.model.features, {s: phi[k] for s, k in feats.items()}, fbuf, qx[t])
+        cos.append(float(torch.nn.functional.cosine_similarity(f0.flatten(1), f1.flatten(1), dim=1).mean()))
+    return {"body": math.sqrt(body_num / max(body_den, 1e-12)),
+            "head": math.sqrt(head_num / max(head_den, 1e-12)),
+            "feature_cosine": float(sum(cos) / len(cos))}
