@@ -284,3 +284,19 @@ def test_shipped_protonet_checkpoint_is_what_the_code_trains(tmp_path, monkeypat
     head = m["curve_head"][:10]
     assert abs(sum(short.curve) - sum(head)) < 0.02 * sum(head)
     assert all(abs(a - b) < 0.1 * b for a, b in zip(short.curve, head))
+
+
+@pytest.mark.parametrize("chapter", ["01_mapping", "02_maml_vs_transfer", "04_distillation"])
+def test_chapters_show_their_headline_on_real_omniglot(chapter):
+    """Chapters 01, 02 and 04 (distillation) each carry a real-Omniglot headline cell that loads the
+    shipped ProtoNet (no training), asserts its claims, and labels the published figures as such."""
+    import nbformat
+    from conftest import REPO
+    nb = nbformat.read(REPO / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
+    cells = {c.get("id"): c for c in nb.cells}
+    md, code = cells["omniglot-headline-md"].source, cells["omniglot-headline"].source
+    assert "Lake, Salakhutdinov & Tenenbaum" in md and "data/omniglot/" in md and "held-out alphabets" in md
+    assert "assert " in code and ("headline(" in code or "load_shipped_protonet(" in code)
+    assert "meta_train" not in code and "train_learner" not in code, "FAST mode loads the shipped checkpoint"
+    if chapter != "04_distillation":
+        assert "people 4.5%" in md and "Bayesian Program Learning 3.3%" in md and "Lake et al. 2015" in md
