@@ -1,6 +1,7 @@
 """Benchmarks: figures printed, never asserted. ``python -m utils.course bench NAME [options]``.
 
-* ``maml-throughput`` — meta-iterations per second, vectorized (``torch.func.vmap``) vs per-task loop.
+* ``maml-throughput`` — meta-iterations per second, vectorized (tasks folded into channel groups)
+  vs per-task loop, quiet and with ``--contend N`` busy processes, ``--peers`` (learn2learn, higher).
 * ``sinusoid``        — MAML 10-shot one-step MSE after a CPU time budget, beside pre-train + fine-tune.
 * ``glyphs``          — 5-way 1-shot accuracy on held-out glyph classes: ProtoNet, MAML, ANIL,
   fine-tune baseline, pixel nearest neighbour; with training times.
@@ -12,64 +13,22 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 
 import torch
 
+from .bench_maml import add_arguments as _maml_throughput_arguments, maml_throughput
 from ..episodes import EpisodeSampler
 from ..meta import ANIL, MAML, FineTuneBaseline, ProtoNet, episode_source, sinusoid_source
 from ..meta_eval import meta_evaluate
 from ..models import MLP, ConvBackbone, conv4_classifier
-from ..runtime import pick_device, seed_everything, synchronize
+from ..runtime import pick_device, seed_everything
 from ..tasks import SinusoidFamily
 
 
 def _header(title: str, device) -> None:
     print(f"\n== {title} ==  device={device}  torch={torch.__version__}  cpu_threads={torch.get_num_threads()}")
-
-
-def _time_meta_step(learner, batch, iters: int, warmup: int = 3) -> float:
-    """Median seconds per outer step on a fixed batch (after warm-up)."""
-    times = []
-    for i in range(warmup + iters):
-        synchronize(learner.device)
-        t0 = time.perf_counter()
-        learner.meta_step(batch)
-        synchronize(learner.device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def maml_throughput(args) -> dict:
-    """Vectorized vs per-task-loop second-order MAML, on the sinusoid and conv-4 setups."""
-    device = pick_device(args.device)
-    _header("maml-throughput (second-order MAML, one inner step)", device)
-    seed_everything(0)
-    out = {}
-    fam = SinusoidFamily()
-    b = fam.sample(25, 10, 10, generator=torch.Generator().manual_seed(0))
-    setups = [("sinusoid MLP 1-40-40-1, meta-batch 25, K=10", lambda: MLP([1, 40, 40, 1]),
-               tuple(getattr(b, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y")), 0.01)]
-    images = torch.rand(200, 1, 28, 28)
-    labels = torch.arange(10).repeat_interleave(20)
-    ep = EpisodeSampler(images, labels, 5, 1, 15, seed=0).sample_batch(8)
-    setups.append(("conv-4 (64 ch) 5-way 1-shot, 15 queries, meta-batch 8",
-                   lambda: conv4_classifier(5, track_running_stats=False),
-                   tuple(getattr(ep, k).to(device) for k in ("support_x", "support_y", "query_x", "query_y")), 0.4))
-    print(f"{'setup':<55} {'loop it/s':>10} {'vmap it/s':>10} {'speed-up':>9}")
-    for name, make, batch, lr in setups:
-        rates = {}
-        for vec in (False, True):
-            torch.manual_seed(0)
-            learner = MAML(make(), inner_lr=lr, device=device, vectorize=vec)
-            rates[vec] = 1.0 / _time_meta_step(learner, batch, args.iters)
-        speed = rates[True] / rates[False]
-        print(f"{name:<55} {rates[False]:>10.1f} {rates[True]:>10.1f} {speed:>8.2f}×")
-        out[name] = dict(loop=rates[False], vmap=rates[True], speedup=speed)
-    return out
 
 
 def sinusoid(args) -> dict:
@@ -285,9 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=(BENCHMARKS[name].__doc__ or "").strip().splitlines()[0])
         s.add_argument("--device", default="auto", help='"auto", "cpu", "cuda" or "mps"')
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+        s.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice; maml-throughput: the course's "
+                            "thread policy, utils.runtime.threads_for)")
         if name == "maml-throughput":
-            s.add_argument("--iters", type=int, default=20, help="timed outer steps per variant")
+            _maml_throughput_arguments(s)
         if name == "sinusoid":
             s.add_argument("--budget", type=float, default=90.0, help="meta-training seconds per method")
             s.add_argument("--inner-lr", type=float, default=0.01)
