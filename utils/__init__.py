@@ -25,6 +25,7 @@ Tasks and data
     - :mod:`utils.glyphs`       the embedded procedural few-shot image set
     - :mod:`utils.digits`       scikit-learn's handwritten digits as tensors
     - :mod:`utils.omniglot`     the real Omniglot release (shipped minimal sets, checksummed download)
+    - :mod:`utils.lake`         Lake-style one-shot runs on held-out Omniglot alphabets; the shipped ProtoNet
 
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
@@ -61,7 +62,7 @@ __version__ = "0.2.0"
 ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
-    "tasks", "episodes", "glyphs", "digits", "omniglot",
+    "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "functional", "folded", "meta", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
