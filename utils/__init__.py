@@ -32,6 +32,9 @@ Models and learning
     - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
     - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
     - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
+    - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
+    - :mod:`utils.blackbox`     model-based learners: a Conditional Neural Process, support attention (chapter 03)
+    - :mod:`utils.learned_optimizer` a coordinatewise learned update rule and its problem families (chapter 03)
 
 Model-to-model maps
     - :mod:`utils.distill`      knowledge distillation (chapter 04)
@@ -41,6 +44,7 @@ Model-to-model maps
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
     - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
     - :mod:`utils.meta_lab`     chapter 02's measuring kit: memory, work, schedules, cached learners
+    - :mod:`utils.families_lab` chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.glossary`     the bilingual glossary
@@ -58,8 +62,9 @@ ENGINE_MODULES = (
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot",
     "models", "training", "functional", "meta", "meta_eval",
+    "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview",
+    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview")
+KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab")
