@@ -33,6 +33,10 @@ def test_the_checker_catches_each_breach():
     assert any("not right after" in p for p in late)
     scattered = convention_problems(_nb(setup, knobs, new_code_cell("M = 1 if FAST else 2", id="other")))
     assert any("outside the 'knobs' cell" in p and "other" in p for p in scattered)
+    bounds = new_code_cell("assert gap < (0.5 if FAST else 0.1)\nprint(f\"{'FAST' if FAST else 'full'} mode\")", id="bounds")
+    assert convention_problems(_nb(setup, knobs, bounds)) == [], "assert bounds and messages are not sizes"
+    kwarg = new_code_cell("CLS = dict(iters=150 if FAST else 2000)", id="kwarg")
+    assert any("kwarg" in p for p in convention_problems(_nb(setup, knobs, kwarg)))
     long = new_code_cell("\n".join(f"x{i} = {i}" for i in range(MAX_CODE_LINES + 1)), id="long")
     assert any("'long' has 41 lines" in p for p in convention_problems(_nb(setup, knobs, long)))
     nb = _nb(setup, knobs, new_code_cell("a = 1", id="a"), new_code_cell("b = 2", id="b"))
