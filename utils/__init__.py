@@ -25,11 +25,13 @@ Tasks and data
     - :mod:`utils.glyphs`       the embedded procedural few-shot image set
     - :mod:`utils.digits`       scikit-learn's handwritten digits as tensors
     - :mod:`utils.omniglot`     the real Omniglot release (shipped minimal sets, checksummed download)
+    - :mod:`utils.lake`         Lake-style one-shot runs on held-out Omniglot alphabets; the shipped ProtoNet
 
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``
     - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
+    - :mod:`utils.folded`       a meta-batch folded into channel groups (one grouped conv for all tasks)
     - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
     - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
     - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
@@ -60,8 +62,8 @@ __version__ = "0.2.0"
 ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
-    "tasks", "episodes", "glyphs", "digits", "omniglot",
-    "models", "training", "functional", "meta", "meta_eval",
+    "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
+    "models", "training", "functional", "folded", "meta", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
     "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",

@@ -26,11 +26,12 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import folded
 from . import functional as Fn
 from .vocab import split_batch
 from .errors import course_error
 from .models import use_batch_statistics
-from .runtime import pick_device, synchronize
+from .runtime import pick_device, synchronize, threads_for, torch_threads
 
 
 # ----------------------------------------------------------------------------- sources
@@ -130,14 +131,20 @@ class MAML(_Learner):
         learn_inner_lr: learn one step size per parameter entry (Meta-SGD), initialised to ``inner_lr``.
         outer_lr: Adam step size of the outer loop.
         chunk_size: tasks per ``vmap`` chunk (``None``: the whole meta-batch at once).
-        vectorize: ``False`` uses the per-task Python loop (the reference; slower).
+        vectorize: ``False`` uses the per-task Python loop (the reference; slower). ``True``
+            folds the tasks into channel groups (:mod:`utils.folded`) for networks of conv, norm,
+            pooling and linear layers, and uses ``torch.func.vmap`` for any other model.
+        threads: CPU threads for a meta-step; ``None`` lets :func:`utils.runtime.threads_for`
+            choose from the step's size and the cores other processes leave free
+            (``COURSE_THREADS`` overrides it).
     """
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
                  eval_steps: int | None = None, first_order: bool = False, adapt: str = "all",
                  learn_inner_lr: bool = False, outer_lr: float = 1e-3, chunk_size: int | None = None,
-                 vectorize: bool = True, device="auto"):
+                 vectorize: bool = True, device="auto", threads: int | None = None):
         self.device = pick_device(device)
+        self.threads, self._thread_choice = threads, (None, -1e9)
         use_batch_statistics(model)
         self.model = model.to(self.device)
         self.inner_steps, self.first_order = int(inner_steps), bool(first_order)
@@ -169,11 +176,36 @@ class MAML(_Learner):
     def meta_loss(self, sx, sy, qx, qy):
         """Mean query loss after inner adaptation over a batch of tasks (the meta-objective)."""
         params, buffers = self._params()
+        if self.vectorize and folded.supports(self.model):
+            losses, accs = folded.folded_meta_loss(self.model, params, sx, sy, qx, qy, self.inner_steps,
+                                                   self.inner_lr, self.first_order, self.adapt_names,
+                                                   self.chunk_size)
+            return losses.mean(), accs.mean()
         fn = Fn.vmap_meta_loss if self.vectorize else Fn.loop_meta_loss
         kw = dict(chunk_size=self.chunk_size) if self.vectorize else {}
         losses, accs = fn(self.model, params, buffers, sx, sy, qx, qy, self.inner_steps,
                           self.inner_lr, self.first_order, self.adapt_names, **kw)
         return losses.mean(), accs.mean()
+
+    def meta_step(self, batch) -> tuple[float, float]:
+        """One outer step, on the CPU threads :meth:`step_threads` chooses."""
+        with torch_threads(self.step_threads(batch)):
+            return super().meta_step(batch)
+
+    def step_threads(self, batch) -> int:
+        """CPU threads for a meta-step on ``batch`` (re-decided at most every 5 s; see ``threads``)."""
+        if self.device.type != "cpu":
+            return torch.get_num_threads()
+        choice, when = self._thread_choice
+        if choice is None or time.perf_counter() - when > 5.0:
+            sx, _, qx, _ = batch
+            # a lower bound on the step's FLOPs, from shapes alone (no operator is dispatched):
+            # 2 per parameter and example, forward + backward (x3), support and query passes
+            n_params = sum(p.numel() for p in self.model.parameters())
+            work = 6 * n_params * sx.shape[0] * (sx.shape[1] * self.inner_steps + qx.shape[1])
+            choice = threads_for(work, self.threads)
+            self._thread_choice = (choice, time.perf_counter())
+        return choice
 
     def adapt(self, support_x, support_y, steps: int | None = None) -> Fn.Params:
         """Adapted parameters for one task (no graph kept)."""
