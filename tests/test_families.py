@@ -265,3 +265,16 @@ def test_shipped_checkpoints_match_their_recipes():
     curve = train(make(settings, 0), settings, 0)
     m = json.loads((checkpoint_dir() / f"{checkpoint_name('cnp', 0)}.json").read_text())
     assert curve == pytest.approx(m["curve_head"][:5], rel=1e-4, abs=1e-5)
+
+
+def test_rule_at_horizons_equals_final_loss_at_each_horizon():
+    from utils.families_lab import rule_at_horizons
+    problems = sample_quadratics(20, 5, torch.Generator().manual_seed(3))
+    for rule in (sgd_rule(0.1), adam_rule(0.3)):
+        by_h, curve = rule_at_horizons(rule, problems, (5, 20))
+        for h in (5, 20):
+            want = final_loss(rule, problems, h)
+            assert (by_h[h].mean, by_h[h].ci95, by_h[h].values) == (want.mean, want.ci95, want.values)
+        assert torch.equal(curve, run_rule(rule, problems, 20)[0].median(1).values)
+    diverged, _ = rule_at_horizons(sgd_rule(1e6), problems, (20,))
+    assert diverged[20].mean == float("inf")     # final_loss's divergence rule, unchanged

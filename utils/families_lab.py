@@ -25,7 +25,7 @@ from .blackbox import CNP, CNPLearner, gaussian_nll
 from .cache import settings_key
 from .checkpoints import load_checkpoint, save_checkpoint
 from .episodes import EpisodeSampler
-from .learned_optimizer import LearnedOptimizer, LSTMRule, sample_quadratics
+from .learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
 from .meta import sinusoid_source
 from .meta_lab import learner_state, load_learner_state
 from .tasks import SinusoidFamily, TaskBatch
@@ -163,6 +163,31 @@ def overfitting_curves(source, val_tasks: TaskBatch, iterations: int, every: int
     out["best_iteration"] = out["iteration"][out["val"].index(min(out["val"]))]
     out["learner"] = learner
     return out
+
+
+# ----------------------------------------------------------------------------- §3 learned optimisers
+class _Recorded:
+    """Problems whose loss at the start is a recorded loss vector ``(B,)``: ``final_loss(None,
+    _Recorded(v), 0)`` scores losses already measured with final_loss's own divergence rule."""
+
+    def __init__(self, values: torch.Tensor):
+        self.values = values
+
+    def init(self):
+        return self.values.view(-1, 1)
+
+    def loss(self, theta):
+        return self.values
+
+
+def rule_at_horizons(rule, problems, horizons) -> tuple[dict, torch.Tensor]:
+    """Run ``rule`` once for ``max(horizons)`` steps (§3) and read off every horizon: returns
+    ``({h: MetaResult of the final loss after h steps}, median loss per step (max(horizons) + 1,))``.
+    The same numbers as :func:`utils.learned_optimizer.final_loss` at each ``h`` (the run is
+    deterministic from ``problems.init()``), for one run instead of one per horizon plus the curve."""
+    with torch.no_grad():
+        losses, _, _ = run_rule(rule, problems, max(horizons))
+    return {h: final_loss(None, _Recorded(losses[h]), 0) for h in horizons}, losses.median(1).values
 
 
 # ----------------------------------------------------------------------------- §5 cross-domain
