@@ -1,5 +1,5 @@
 """Every chapter follows the notebook conventions of issue 15 (utils/course/conventions.py):
-the same setup cell, one knobs cell right after it, no code cell over 40 lines, unique cell ids."""
+the same setup cell, one knobs cell right after it (or after the imports cell that follows it), no code cell over 40 lines, unique cell ids."""
 from __future__ import annotations
 
 import nbformat
@@ -29,7 +29,9 @@ def test_the_checker_catches_each_breach():
     knobs = new_code_cell("N = 3 if FAST else 30   # tasks", id=KNOBS_ID)
     assert convention_problems(_nb(new_code_cell("FAST = True", id="parameters"), setup, knobs)) == []
     assert "differs" in " ".join(convention_problems(_nb(new_code_cell(SETUP_SOURCE + "\nimport os", id="setup"))))
-    late = convention_problems(_nb(setup, new_code_cell("x = 1", id="imports"), knobs))
+    imports = new_code_cell("import math", id="imports")
+    assert convention_problems(_nb(setup, imports, knobs)) == [], "knobs may follow the imports cell"
+    late = convention_problems(_nb(setup, imports, new_code_cell("x = 1", id="x"), knobs))
     assert any("not right after" in p for p in late)
     scattered = convention_problems(_nb(setup, knobs, new_code_cell("M = 1 if FAST else 2", id="other")))
     assert any("outside the 'knobs' cell" in p and "other" in p for p in scattered)

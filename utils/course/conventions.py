@@ -5,7 +5,7 @@
   chapter's clock, resolves FAST, picks the device and seeds everything. Chapter-specific imports
   go in a later cell (id ``imports``).
 * :data:`KNOBS_ID` — chapters whose sizes depend on FAST gather every ``x if FAST else y`` in one
-  cell with this id, right after ``setup``, each knob commented with its unit or meaning.
+  cell with this id, right after ``setup`` (or after the ``imports`` cell that follows it), each knob commented with its unit or meaning.
 * :data:`MAX_CODE_LINES` — a code cell longer than this is split into measure / plot / assert
   cells (locked nbgrader test cells are exempt: their text is what the graders run).
 * cell ids are unique within a notebook.
@@ -69,8 +69,11 @@ def convention_problems(nb) -> list[str]:
         if nb.cells[setup].source.strip() != SETUP_SOURCE:
             problems.append(f"the {SETUP_ID!r} cell differs from utils.course.conventions.SETUP_SOURCE")
         knobs = _index(nb, KNOBS_ID)
-        if knobs is not None and knobs != setup + 1:
-            problems.append(f"the {KNOBS_ID!r} cell is cell {knobs}, not right after {SETUP_ID!r} (cell {setup})")
+        imports = _index(nb, IMPORTS_ID)
+        allowed = {setup + 1} | ({setup + 2} if imports == setup + 1 else set())
+        if knobs is not None and knobs not in allowed:
+            problems.append(f"the {KNOBS_ID!r} cell is cell {knobs}, not right after {SETUP_ID!r} (cell {setup}) "
+                            f"or after the {IMPORTS_ID!r} cell that follows it")
     scattered = fast_dependent_cells(nb)
     if scattered:
         problems.append(f"FAST-dependent sizes outside the {KNOBS_ID!r} cell, in: {scattered}")
