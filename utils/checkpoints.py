@@ -6,7 +6,7 @@ full-mode budget (chapter 02's sinusoid learners: a few kB each), and label what
 "loaded from data/checkpoints (full-mode training, N iterations)". A ``RETRAIN`` knob in the
 chapter's parameters cell trains instead.
 
-Each checkpoint ``NAME.pt`` (the learner's state, :func:`utils.meta_lab.learner_state`) has a
+Each checkpoint ``NAME.pt`` (the learner's state, ``learner.state_dict(resume=False)``) has a
 manifest ``NAME.json`` next to it:
 
 * ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
@@ -115,7 +115,7 @@ def load_checkpoint(name: str, settings: dict | None = None) -> tuple[dict, dict
 
     With ``settings``, the manifest's settings hash must equal ``settings_key(settings)``: a
     checkpoint trained with other settings than the chapter asks for is refused (what to do:
-    retrain). The caller restores the state with :func:`utils.meta_lab.load_learner_state`.
+    retrain). The caller restores the state with ``learner.load_state_dict(state)``.
     """
     manifest = read_manifest(name)
     if settings is not None and manifest["settings_hash"] != settings_key(settings):
@@ -136,7 +136,6 @@ def checkpoint_label(manifest: dict) -> str:
 
 def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
     """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
-    from .meta_lab import learner_state
     from .sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
     settings = sine_recipe(method)
     learner = make_sine_learner(settings, seed)
@@ -152,7 +151,7 @@ def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
                     final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
                     seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
                     created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
-    save_checkpoint(manifest["name"], learner_state(learner), manifest)
+    save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
     return manifest
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -27,7 +28,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from . import functional as Fn
-from .vocab import split_batch
+from .vocab import TaskSource, split_batch
 from .errors import course_error
 from .models import use_batch_statistics
 from .runtime import pick_device, synchronize
@@ -72,32 +73,92 @@ class MetaResult:
         return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
+def _cpu_copy(obj):
+    """``obj`` (tensors in nested dicts / lists) with every tensor detached, cloned, on the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
 class _Learner:
-    """Shared meta-training loop; subclasses define ``meta_loss(batch) -> (loss, acc)``."""
+    """Shared meta-training loop and state; subclasses define ``meta_loss(batch) -> (loss, acc)``."""
 
     device: torch.device
     optimizer: torch.optim.Optimizer
+    _STATE_KEYS = ("model", "inner_lr", "optimizer", "history")
 
-    def meta_train(self, source, iterations: int, meta_batch: int = 4, progress: bool = True,
-                   time_budget_s: float | None = None) -> MetaHistory:
+    def meta_train(self, source: TaskSource, iterations: int, meta_batch: int = 4, progress: bool = True,
+                   time_budget_s: float | None = None,
+                   schedule: Callable[[int], float] | None = None) -> MetaHistory:
         """Run ``iterations`` outer steps on batches of ``meta_batch`` tasks from ``source``.
 
-        Stops early once ``time_budget_s`` seconds have passed (if given). Returns a :class:`MetaHistory`.
+        Stops early once ``time_budget_s`` seconds have passed (if given). ``schedule(i)`` (if
+        given, e.g. :func:`utils.training.cosine_schedule`) multiplies the outer optimizer's step sizes, as they
+        are when called, for outer step ``i = 0 .. iterations - 1``; they are restored afterwards.
+        Returns a :class:`MetaHistory` (appended to the learner's ``history``).
         """
         hist = getattr(self, "history", None) or MetaHistory()
         self.history = hist
         offset = hist.total_seconds
+        groups = self.optimizer.param_groups
+        base = [g["lr"] for g in groups]
         start = time.perf_counter()
-        for _ in tqdm(range(iterations), desc=type(self).__name__, disable=not progress, leave=False):
-            batch = split_batch(source(meta_batch), self.device)
-            loss, acc = self.meta_step(batch)
-            hist.loss.append(loss)
-            hist.accuracy.append(acc)
-            hist.seconds.append(offset + time.perf_counter() - start)
-            if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
-                break
+        try:
+            for i in tqdm(range(iterations), desc=type(self).__name__, disable=not progress, leave=False):
+                if schedule is not None:
+                    factor = schedule(i)
+                    for g, lr0 in zip(groups, base):
+                        g["lr"] = lr0 * factor
+                batch = split_batch(source(meta_batch), self.device)
+                loss, acc = self.meta_step(batch)
+                hist.loss.append(loss)
+                hist.accuracy.append(acc)
+                hist.seconds.append(offset + time.perf_counter() - start)
+                if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+                    break
+        finally:
+            for g, lr0 in zip(groups, base):
+                g["lr"] = lr0
         synchronize(self.device)
         return hist
+
+    def state_dict(self, resume: bool = True) -> dict:
+        """What restores this learner, as CPU copies: ``"model"`` (the network's state dict) and, for
+        Meta-SGD, ``"inner_lr"`` (the learned step sizes); with ``resume`` also ``"optimizer"`` and
+        ``"history"``, so meta-training can continue where it stopped. ``resume=False`` keeps what
+        adaptation and evaluation need (the format of ``data/checkpoints/``)."""
+        state = {"model": _cpu_copy(self.model.state_dict())}
+        lr = getattr(self, "inner_lr", None)
+        if isinstance(lr, dict):
+            state["inner_lr"] = _cpu_copy(lr)
+        if resume:
+            state["optimizer"] = _cpu_copy(self.optimizer.state_dict())
+            state["history"] = asdict(self.history) if self.history is not None else None
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of :meth:`state_dict` (in place, onto the learner's device); the optimizer and
+        the history are restored when ``state`` holds them."""
+        if not isinstance(state, dict) or "model" not in state or set(state) - set(self._STATE_KEYS):
+            found = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise course_error("state", f"a dict with 'model' and optionally {list(self._STATE_KEYS[1:])}",
+                               repr(found), "pass what learner.state_dict() returned")
+        self.model.load_state_dict(state["model"])
+        if "inner_lr" in state:
+            if not isinstance(getattr(self, "inner_lr", None), dict):
+                raise course_error("state['inner_lr']", "a learner that learns its step sizes (MetaSGD)",
+                                   type(self).__name__, "load it into MetaSGD(...) / MAML(learn_inner_lr=True)")
+            with torch.no_grad():
+                for k, v in state["inner_lr"].items():
+                    self.inner_lr[k].copy_(v)
+        if state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if "history" in state:
+            self.history = MetaHistory(**state["history"]) if state["history"] is not None else None
 
     def meta_step(self, batch) -> tuple[float, float]:
         self.train_mode(True)
@@ -116,6 +177,20 @@ class _Learner:
 
 
 # ----------------------------------------------------------------------------- MAML family
+def _adapt_names(model: nn.Module, adapt: str) -> list[str]:
+    """Names of the parameters the inner loop moves: ``"all"``, or ``"head"`` (``head.*`` only: ANIL)."""
+    names = [k for k, _ in model.named_parameters()]
+    if adapt == "all":
+        return names
+    if adapt == "head":
+        head = [k for k in names if k.startswith("head.")]
+        if not head:
+            raise course_error("adapt='head'", "a model with parameters named 'head.*'",
+                               f"names {names[:4]}...", "use utils.models.Classifier or adapt='all'")
+        return head
+    raise course_error("adapt", "'all' or 'head'", repr(adapt), "pick one")
+
+
 class MAML(_Learner):
     """Model-Agnostic Meta-Learning (Finn et al., 2017), vectorized over tasks with ``torch.func``.
 
@@ -143,16 +218,7 @@ class MAML(_Learner):
         self.inner_steps, self.first_order = int(inner_steps), bool(first_order)
         self.eval_steps = int(eval_steps if eval_steps is not None else inner_steps)
         self.chunk_size, self.vectorize = chunk_size, vectorize
-        names = [k for k, _ in model.named_parameters()]
-        if adapt == "all":
-            self.adapt_names = names
-        elif adapt == "head":
-            self.adapt_names = [k for k in names if k.startswith("head.")]
-            if not self.adapt_names:
-                raise course_error("adapt='head'", "a model with parameters named 'head.*'",
-                                   f"names {names[:4]}...", "use utils.models.Classifier or adapt='all'")
-        else:
-            raise course_error("adapt", "'all' or 'head'", repr(adapt), "pick one")
+        self.adapt_names = _adapt_names(model, adapt)
         meta_params = list(model.parameters())
         if learn_inner_lr:
             self.inner_lr = {k: torch.full_like(p, inner_lr, requires_grad=True)
@@ -162,6 +228,56 @@ class MAML(_Learner):
             self.inner_lr = float(inner_lr)
         self.optimizer = torch.optim.Adam(meta_params, lr=outer_lr)
         self.history = None
+
+    #: What :meth:`variant` may change.
+    VARIANT_SETTINGS = ("first_order", "adapt", "inner_steps", "eval_steps", "chunk_size", "vectorize")
+
+    def variant(self, *, copy_model: bool = False, **changes) -> "MAML":
+        """A new learner of the same kind with some settings changed, e.g.
+        ``maml.variant(first_order=True, adapt="head")`` (the trained θ, adapted like first-order ANIL).
+
+        ``changes`` may set any of :data:`VARIANT_SETTINGS` (as the constructor takes them); the rest
+        is kept. What the two learners share:
+
+        * ``copy_model=False`` (default): the network and, for Meta-SGD, the learned step-size
+          tensors are SHARED: the variant is a second view on the same trained θ, so evaluating
+          it costs no memory, and meta-training it changes the original's weights too.
+        * ``copy_model=True``: the network and step sizes are deep copies: nothing is shared.
+
+        Never shared: the settings, the list of adapted names, the history (the variant starts
+        with none) and the outer optimizer (a fresh one of the same type and hyperparameters, over
+        the variant's own tensors, without the original's moment estimates).
+        """
+        unknown = sorted(set(changes) - set(self.VARIANT_SETTINGS))
+        if unknown:
+            raise course_error("variant(...)", f"settings among {list(self.VARIANT_SETTINGS)}",
+                               repr(unknown), "build a new learner for anything else")
+        new = copy.copy(self)
+        new.model = copy.deepcopy(self.model) if copy_model else self.model
+        if isinstance(self.inner_lr, dict):
+            new.inner_lr = ({k: v.detach().clone().requires_grad_(True) for k, v in self.inner_lr.items()}
+                            if copy_model else dict(self.inner_lr))
+        new.adapt_names = (_adapt_names(new.model, changes["adapt"]) if "adapt" in changes
+                           else list(self.adapt_names))
+        if "first_order" in changes:
+            new.first_order = bool(changes["first_order"])
+        for key in ("inner_steps", "eval_steps"):
+            if key in changes:
+                setattr(new, key, int(changes[key]))
+        for key in ("chunk_size", "vectorize"):
+            if key in changes:
+                setattr(new, key, changes[key])
+        # the fresh optimizer: same groups and hyperparameters, over the variant's own tensors
+        old = dict(self.model.named_parameters())
+        mine = dict(new.model.named_parameters())
+        swap = {id(p): mine[k] for k, p in old.items()}
+        if isinstance(self.inner_lr, dict):
+            swap.update({id(v): new.inner_lr[k] for k, v in self.inner_lr.items()})
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [swap[id(p)] for p in g["params"]]}
+                  for g in self.optimizer.param_groups]
+        new.optimizer = type(self.optimizer)(groups, **self.optimizer.defaults)
+        new.history = None
+        return new
 
     def _params(self):
         return Fn.model_params(self.model)

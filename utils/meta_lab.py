@@ -30,7 +30,8 @@ from .errors import course_error
 from .meta import MAML, FineTuneBaseline, ProtoNet
 from .runtime import peak_memory_mb, reset_peak_memory, synchronize
 from .cache import cached_torch
-from .vocab import split_batch
+from .training import cosine_schedule
+from .vocab import TaskSource, split_batch
 
 
 def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
@@ -162,50 +163,14 @@ def meta_iteration_memory(learner, batch) -> dict:
     return {"saved_mb": saved / 2**20, "cuda_peak_mb": peak}
 
 
-def meta_train_cosine(learner, source, iterations: int, meta_batch: int, floor: float = 0.05,
+def meta_train_cosine(learner, source: TaskSource, iterations: int, meta_batch: int, floor: float = 0.05,
                       chunks: int = 20, progress: bool = False):
-    """``learner.meta_train`` with the outer step size decayed along a cosine.
-
-    The run is cut into ``chunks`` pieces; piece ``i`` uses ``lr0 * (floor + (1 - floor) *
-    (1 + cos(pi * i / chunks)) / 2)`` where ``lr0`` is the optimizer's step size when called.
-    Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
+    """``learner.meta_train`` with the outer step size decayed along a cosine
+    (:func:`utils.training.cosine_schedule`: ``chunks`` pieces, from the full step down to ``floor``
+    of it). Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
     """
-    if int(iterations) != iterations or iterations < 1:
-        raise course_error("iterations", "a positive integer", repr(iterations), "pass e.g. 1000")
-    if not 0 <= floor <= 1:
-        raise course_error("floor", "a fraction in [0, 1]", repr(floor), "pass e.g. 0.05")
-    chunks = max(1, min(int(chunks), int(iterations)))
-    base = [g["lr"] for g in learner.optimizer.param_groups]
-    bounds = [round(i * iterations / chunks) for i in range(chunks + 1)]
-    try:
-        for i in range(chunks):
-            scale = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * i / chunks))
-            for g, lr0 in zip(learner.optimizer.param_groups, base):
-                g["lr"] = lr0 * scale
-            learner.meta_train(source, bounds[i + 1] - bounds[i], meta_batch, progress=progress)
-    finally:
-        for g, lr0 in zip(learner.optimizer.param_groups, base):
-            g["lr"] = lr0
-    return learner.history
-
-
-def learner_state(learner) -> dict:
-    """What a trained learner needs to be restored: model weights (CPU copies) and, for
-    Meta-SGD, the learned step sizes."""
-    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
-    lr = getattr(learner, "inner_lr", None)
-    if isinstance(lr, dict):
-        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
-    return state
-
-
-def load_learner_state(learner, state: dict) -> None:
-    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
-    learner.model.load_state_dict(state["model"])
-    if "inner_lr" in state:
-        with torch.no_grad():
-            for k, v in state["inner_lr"].items():
-                learner.inner_lr[k].copy_(v)
+    return learner.meta_train(source, iterations, meta_batch, progress=progress,
+                              schedule=cosine_schedule(iterations, floor, chunks))
 
 
 def cached_learner(name: str, settings: dict, make, train, refresh: bool = False, code=()):
@@ -232,13 +197,13 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
         curve = train(learner)
         synchronize(learner.device)
         built.append(True)
-        return {"state": learner_state(learner), "seconds": time.perf_counter() - start,
+        return {"state": learner.state_dict(resume=False), "seconds": time.perf_counter() - start,
                 "curve": [float(v) for v in (curve or [])]}
 
     classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
     saved = cached_torch(name, settings, build, refresh=refresh, code=(make, train, *classes, *code))
     if not built:
-        load_learner_state(learner, saved["state"])
+        learner.load_state_dict(saved["state"])
     return learner, {"seconds": float(saved["seconds"]), "curve": saved["curve"], "from_cache": not built}
 
 
