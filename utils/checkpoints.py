@@ -35,6 +35,7 @@ import torch
 
 from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, settings_key
 from .errors import course_error
+from .vocab import split_batch
 
 #: How many first training losses a manifest keeps for the retrain check.
 CURVE_HEAD = 50
@@ -83,12 +84,11 @@ def sine_validation_metric(learner, settings: dict) -> dict:
     """Query MSE on :func:`utils.sinusoid_lab.sine_validation_tasks` after 1 and 10 steps, for
     every step size of the grid: ``{"alpha=0.01": [mse1, mse10], ...}`` (``nan`` if diverged)."""
     from .sinusoid_lab import SINE_STEP_GRID, Start, adaptation_curves, sine_validation_tasks
-    val = sine_validation_tasks()
+    val = split_batch(sine_validation_tasks())
     start = Start.from_model(settings["method"], learner.model, 0.01)
     out = {}
     for a in SINE_STEP_GRID:
-        c = adaptation_curves(start, val.support_x, val.support_y, val.query_x, val.query_y, 10,
-                              lr=a, record=[1, 10])
+        c = adaptation_curves(start, *val, 10, lr=a, record=[1, 10])
         out[f"alpha={a}"] = [round(float(c[:, 0].mean()), 5), round(float(c[:, 1].mean()), 5)]
     return out
 

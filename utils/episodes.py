@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .errors import course_error
+from .vocab import TaskTensors
 
 
 @dataclass
-class Episode:
+class Episode(TaskTensors):
     """One episode, or a batch of ``B`` episodes stacked along a leading dimension.
 
     Shapes for a single episode (``N`` ways, ``K`` shots, ``Q`` queries, images ``C×H×W``):
@@ -24,15 +25,7 @@ class Episode:
         (``classes[j]`` is the class relabelled ``j``).
     For a batch every shape gains a leading ``B``.
     """
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
     classes: torch.Tensor
-
-    def to(self, device) -> "Episode":
-        """Move every tensor to ``device``."""
-        return Episode(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
     @property
     def n_way(self) -> int:

@@ -17,6 +17,16 @@ from torch.nn import functional as F
 Params = dict[str, torch.Tensor]
 
 
+def detached(params: Params) -> Params:
+    """The same dict with every tensor detached (constants for autograd; no copies)."""
+    return {k: v.detach() for k, v in params.items()}
+
+
+def _step_size(lr: float | Params, name: str):
+    """The inner step size of parameter ``name``: a scalar α, or Meta-SGD's per-parameter tensor."""
+    return lr[name] if isinstance(lr, dict) else lr
+
+
 def loss_and_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy and accuracy for class targets (int64), MSE and ``nan`` for real targets.
 
@@ -66,8 +76,7 @@ def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y:
         grads = grad(support_loss)(fast)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
-        fast = {k: fast[k] - step(k) * grads[k] for k in names}
+        fast = {k: fast[k] - _step_size(lr, k) * grads[k] for k in names}
     return {**fixed, **fast}
 
 
@@ -100,8 +109,7 @@ def loop_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
             out = forward(model, fast, buffers, support_x[t])
             loss = task_loss(out, support_y[t])
             grads = torch.autograd.grad(loss, [fast[k] for k in names], create_graph=not first_order)
-            step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
-            fast.update({k: fast[k] - step(k) * g for k, g in zip(names, grads)})
+            fast.update({k: fast[k] - _step_size(lr, k) * g for k, g in zip(names, grads)})
         l, a = loss_and_accuracy(forward(model, fast, buffers, query_x[t]), query_y[t])
         losses.append(l)
         accs.append(a)

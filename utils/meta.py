@@ -35,12 +35,12 @@ from .runtime import pick_device, synchronize
 
 
 # ----------------------------------------------------------------------------- sources
-def episode_source(sampler):
+def episode_source(sampler) -> TaskSource:
     """Wrap an :class:`~utils.episodes.EpisodeSampler` as a source: ``source(B)`` → stacked episodes."""
     return sampler.sample_batch
 
 
-def sinusoid_source(family, k_support: int, k_query: int = 10, seed: int = 0):
+def sinusoid_source(family, k_support: int, k_query: int = 10, seed: int = 0) -> TaskSource:
     """Wrap a :class:`~utils.tasks.SinusoidFamily` as a source of ``TaskBatch``es (seeded)."""
     g = torch.Generator().manual_seed(seed)
     return lambda batch: family.sample(batch, k_support, k_query, generator=g)
@@ -296,9 +296,9 @@ class MAML(_Learner):
         params, buffers = self._params()
         steps = self.eval_steps if steps is None else steps
         with torch.no_grad():
-            fast = Fn.adapt(self.model, {k: v.detach() for k, v in params.items()}, buffers,
+            fast = Fn.adapt(self.model, Fn.detached(params), buffers,
                             support_x.to(self.device), support_y.to(self.device), steps,
-                            self._detached_lr(), True, self.adapt_names)
+                            self.inner_step_sizes(), True, self.adapt_names)
         return fast
 
     def predict(self, params: Fn.Params, x: torch.Tensor) -> torch.Tensor:
@@ -313,10 +313,10 @@ class MAML(_Learner):
         loss, acc = Fn.loss_and_accuracy(self.predict(fast, query_x), query_y.to(self.device))
         return float(loss), float(acc)
 
-    def _detached_lr(self):
-        if isinstance(self.inner_lr, dict):
-            return {k: v.detach() for k, v in self.inner_lr.items()}
-        return self.inner_lr
+    def inner_step_sizes(self) -> float | Fn.Params:
+        """The inner step size α as a constant for adaptation at test time: a float, or (Meta-SGD)
+        the learned per-parameter tensors, detached."""
+        return Fn.detached(self.inner_lr) if isinstance(self.inner_lr, dict) else float(self.inner_lr)
 
 
 def ANIL(model: nn.Module, **kwargs) -> MAML:
@@ -348,7 +348,7 @@ class Reptile(MAML):
         sx, sy, qx, qy = batch
         x, y = torch.cat([sx, qx], 1), torch.cat([sy, qy], 1)
         params, buffers = self._params()
-        detached = {k: v.detach() for k, v in params.items()}
+        detached = Fn.detached(params)
         self.train_mode(True)
 
         def one_task(xt, yt):

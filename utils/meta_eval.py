@@ -56,11 +56,6 @@ def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | 
     return MetaResult(metric, mean, half, values)
 
 
-def _inner_lr(learner: MAML):
-    lr = learner.inner_lr
-    return {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else float(lr)
-
-
 def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None,
                         batch: int = 50) -> MetaResult:
     """Mean query figure ± 95% CI over ``n_tasks`` tasks from ``source``, batched with ``vmap``.
@@ -78,14 +73,14 @@ def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: 
     steps = learner.eval_steps if steps is None else int(steps)
     learner.train_mode(True)
     params, buffers = Fn.model_params(learner.model)
-    params = {k: v.detach() for k, v in params.items()}
+    params = Fn.detached(params)
     values, metric, done = [], "accuracy", 0
     with torch.no_grad():
         while done < n_tasks:
             b = min(batch, n_tasks - done)
             sx, sy, qx, qy = split_batch(source(b), learner.device)
             losses, accs = Fn.vmap_meta_loss(learner.model, params, buffers, sx, sy, qx, qy, steps,
-                                             _inner_lr(learner), True, learner.adapt_names,
+                                             learner.inner_step_sizes(), True, learner.adapt_names,
                                              chunk_size=learner.chunk_size)
             if qy.dtype in (torch.int64, torch.int32):
                 values += accs.tolist()

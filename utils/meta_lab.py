@@ -221,7 +221,7 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
                            type(learner).__name__, "use utils.models.Classifier-based models")
     sx, sy, qx, _ = split_batch(batch, learner.device)
     params, buffers = Fn.model_params(learner.model)
-    theta = {k: v.detach() for k, v in params.items()}
+    theta = Fn.detached(params)
     feats = {k[len("features."):]: k for k in theta if k.startswith("features.")}
     fbuf = {k[len("features."):]: v for k, v in buffers.items() if k.startswith("features.")}
     body_num = body_den = head_num = head_den = 0.0

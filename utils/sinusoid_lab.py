@@ -24,9 +24,8 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from .errors import course_error
+from .functional import Params
 from .stats import mean_ci95
-
-Params = dict[str, torch.Tensor]
 
 
 @dataclass

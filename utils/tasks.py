@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import torch
 
 from .errors import course_error
+from .vocab import TaskTensors
 
 
 @dataclass
-class TaskBatch:
+class TaskBatch(TaskTensors):
     """A batch of regression tasks. ``T`` tasks, ``K`` support and ``Q`` query points each.
 
     Attributes:
@@ -24,16 +25,8 @@ class TaskBatch:
         query_x, query_y: ``(T, Q, 1)`` float tensors.
         amplitude, phase: ``(T,)`` the task parameters (for plotting the true curve).
     """
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
     amplitude: torch.Tensor
     phase: torch.Tensor
-
-    def to(self, device) -> "TaskBatch":
-        """Move every tensor to ``device``."""
-        return TaskBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
     def __len__(self) -> int:
         return self.support_x.shape[0]

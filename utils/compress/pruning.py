@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..errors import course_error
+from ..vocab import Network
 
 
 #: Module types whose ``weight`` the pruning and quantization helpers touch by default.
@@ -87,7 +88,7 @@ def effective_tensor(module: nn.Module, name: str = "weight") -> torch.Tensor:
     return getattr(module, name).detach()
 
 
-def prune_model(model: nn.Module, sparsity: float, scope: str = "global", kinds=PRUNABLE,
+def prune_model(model: Network, sparsity: float, scope: str = "global", kinds=PRUNABLE,
                 modules=None) -> dict[str, torch.Tensor]:
     """Magnitude-prune the weights of ``model`` in place to exactly ``sparsity`` zeros.
 
@@ -185,7 +186,7 @@ def is_pruned(model: nn.Module) -> bool:
     return prune.is_pruned(model)
 
 
-def make_permanent(model: nn.Module) -> nn.Module:
+def make_permanent(model: Network) -> Network:
     """Fold every pruning mask into its tensor (``prune.remove``): plain ``weight`` parameters with
     zeros, no ``*_orig`` / ``*_mask`` left. In place; returns the model."""
     for m in model.modules():
@@ -239,7 +240,7 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
     return model
 
 
-def shrink_linear_chain(model: nn.Module) -> nn.Module:
+def shrink_linear_chain(model: Network) -> Network:
     """Physically remove dead hidden units from a chain of Linear layers (after structured pruning).
 
     Assumes the model applies its Linear layers in registration order with activations ``f`` such

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import course_error
+from ..vocab import Network
 from .pruning import (PRUNABLE, _check_tensor, effective_tensor, is_pruned, make_permanent, prunable_modules,
                       replace_module)
 
@@ -129,7 +130,7 @@ class Int8Conv2d(_Int8Weight):
                         self.dilation, self.groups)
 
 
-def quantize_model_int8(model: nn.Module, per_channel: bool = True, kinds=PRUNABLE) -> nn.Module:
+def quantize_model_int8(model: Network, per_channel: bool = True, kinds=PRUNABLE) -> Network:
     """A copy of ``model`` with every Linear / Conv2d replaced by :class:`Int8Linear` /
     :class:`Int8Conv2d` (symmetric int8 weights, float32 scales, biases and everything else).
     Pruned layers are quantized from their masked weights (zeros stay exactly zero)."""
@@ -141,7 +142,7 @@ def quantize_model_int8(model: nn.Module, per_channel: bool = True, kinds=PRUNAB
 
 
 
-def dequantize_model(model: nn.Module) -> nn.Module:
+def dequantize_model(model: Network) -> Network:
     """A float copy of a model from :func:`quantize_model_int8`: every :class:`Int8Linear` /
     :class:`Int8Conv2d` becomes an ordinary ``nn.Linear`` / ``nn.Conv2d`` holding the dequantized
     weight ``q * scale`` (what the int8 file decodes to), so it can be trained or adapted again.
@@ -196,7 +197,7 @@ def import_torchao():
     return tq
 
 
-def torchao_int8(model: nn.Module, mode: str = "weight_only", example: torch.Tensor | None = None) -> TorchaoResult:
+def torchao_int8(model: Network, mode: str = "weight_only", example: torch.Tensor | None = None) -> TorchaoResult:
     """A copy of ``model`` whose Linear layers torchao quantized to int8.
 
     Args:

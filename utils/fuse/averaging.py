@@ -10,15 +10,15 @@ their average lies on a loss *barrier*. :func:`check_compatible`, :func:`interpo
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import course_error
+from ..errors import check_number, course_error
 from ..runtime import pick_device
+from ..vocab import Network
 
 __all__ = ["state_dict_of", "check_compatible", "interpolate_state_dicts", "average_state_dicts",
            "load_state", "interpolate_models", "average_models", "recompute_batchnorm",
@@ -81,24 +81,14 @@ def check_compatible(a, b, names=("model A", "model B")) -> None:
                                f"dtype {sb[k].dtype} in {nb}", "cast both models to one dtype first")
 
 
-def _check_alpha(alpha) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise course_error("alpha", "a number (0 gives model A, 1 gives model B)", repr(alpha),
-                           "pass a float such as 0.5") from None
-    if not math.isfinite(a):
-        raise course_error("alpha", "a finite number", repr(alpha), "pass a float such as 0.5")
-    return a
-
-
 def interpolate_state_dicts(a, b, alpha: float) -> dict[str, torch.Tensor]:
     """``(1 - alpha) * a + alpha * b`` for every floating-point entry (parameters, BatchNorm
     running mean and variance); integer entries (BatchNorm's ``num_batches_tracked``) are
     taken from the nearer end (``a`` for ``alpha <= 0.5``). ``alpha`` outside [0, 1] extrapolates.
     Returns a new state dict; ``alpha = 0`` and ``1`` reproduce ``a`` and ``b`` exactly.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_number(alpha, "alpha", "a finite number (0 gives model A, 1 gives model B)",
+                         "pass a float such as 0.5")
     check_compatible(a, b)
     sa, sb = state_dict_of(a), state_dict_of(b)
     out = {}
@@ -156,13 +146,13 @@ def load_state(template: nn.Module, state_dict: dict) -> nn.Module:
     return model
 
 
-def interpolate_models(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
+def interpolate_models(a: Network, b: Network, alpha: float) -> Network:
     """A new model with weights ``(1 - alpha) * a + alpha * b`` (see :func:`interpolate_state_dicts`)."""
     check_compatible(a, b)
     return load_state(a, interpolate_state_dicts(a, b, alpha))
 
 
-def average_models(models, weights=None) -> nn.Module:
+def average_models(models: Sequence[Network], weights=None) -> Network:
     """A new model whose weights are the (weighted) mean of ``models``' (see :func:`average_state_dicts`)."""
     models = list(models)
     if not models:
@@ -234,7 +224,7 @@ class PathResult:
         return (self.accuracy[0] + self.accuracy[-1]) / 2 - min(self.accuracy)
 
 
-def linear_path(model_a: nn.Module, model_b: nn.Module, data, alphas=None, device="auto",
+def linear_path(model_a: Network, model_b: Network, data, alphas=None, device="auto",
                 bn_data: torch.Tensor | None = None, batch_size: int = 512) -> PathResult:
     """Evaluate the models on the straight line between two models' weights.
 

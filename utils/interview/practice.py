@@ -44,14 +44,32 @@ def summary_html(summary: dict) -> str:
     return f"<div>{head}{table}{review}</div>"
 
 
+class _InOrder:
+    """A list of questions gone through in order: the list is the attribute named ``_ITEMS``,
+    ``index`` the position reached."""
+    _ITEMS = "questions"
+    index: int
+
+    @property
+    def done(self) -> bool:
+        return self.index >= len(getattr(self, self._ITEMS))
+
+    @property
+    def current(self) -> Question | None:
+        """The question shown now (``None`` when all are done)."""
+        return None if self.done else getattr(self, self._ITEMS)[self.index]
+
+
 # --------------------------------------------------------------------------- flashcards
-class FlashcardSession:
+class FlashcardSession(_InOrder):
     """A pass through a deck: reveal the answer, mark the card known or unknown, next card.
 
     Args:
         questions: the cards (e.g. ``bank.select(...)`` or ``bank.draw(...)``).
         seed: shuffles the deck (``None`` keeps the given order).
     """
+
+    _ITEMS = "cards"
 
     def __init__(self, questions, seed: int | None = 0):
         cards = list(questions)
@@ -64,15 +82,6 @@ class FlashcardSession:
         self.index = 0
         self.revealed = False
         self.marks: dict[str, bool] = {}
-
-    @property
-    def done(self) -> bool:
-        return self.index >= len(self.cards)
-
-    @property
-    def current(self) -> Question | None:
-        """The card shown now (``None`` when the deck is finished)."""
-        return None if self.done else self.cards[self.index]
 
     def reveal(self) -> Question:
         """Show the current card's answer."""
@@ -124,7 +133,7 @@ class FlashcardSession:
 SCORES = {2: "answered well", 1: "partly", 0: "missed"}
 
 
-class MockInterview:
+class MockInterview(_InOrder):
     """A timed mock interview: one question at a time, each timed against a budget.
 
     Args:
@@ -149,14 +158,6 @@ class MockInterview:
     @property
     def started(self) -> bool:
         return self.started_at is not None
-
-    @property
-    def done(self) -> bool:
-        return self.index >= len(self.questions)
-
-    @property
-    def current(self) -> Question | None:
-        return None if self.done else self.questions[self.index]
 
     def start(self) -> Question:
         """Start the clock on the first question (or restart it on the current one)."""
