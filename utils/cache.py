@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .errors import course_error
+from .runtime import CACHE_DIR_ENV
 
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def cache_dir() -> Path:
     """The cache folder: ``$COURSE_CACHE_DIR`` if set, else ``<project>/data/cache``."""
-    return Path(os.environ.get("COURSE_CACHE_DIR", PROJECT_ROOT / "data" / "cache"))
+    return Path(os.environ.get(CACHE_DIR_ENV, PROJECT_ROOT / "data" / "cache"))
 
 
 def settings_key(settings: dict) -> str:

@@ -35,6 +35,7 @@ import torch
 
 from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, settings_key
 from .errors import course_error
+from .runtime import CHECKPOINT_DIR_ENV
 from .vocab import split_batch
 
 #: How many first training losses a manifest keeps for the retrain check.
@@ -43,7 +44,7 @@ CURVE_HEAD = 50
 
 def checkpoint_dir() -> Path:
     """``$COURSE_CHECKPOINT_DIR`` if set (tests), else ``<project>/data/checkpoints``."""
-    return Path(os.environ.get("COURSE_CHECKPOINT_DIR", PROJECT_ROOT / "data" / "checkpoints"))
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints"))
 
 
 def sine_name(method: str, seed: int) -> str:

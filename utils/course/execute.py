@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import course_error
 from ..figures import read_figures
+from ..runtime import FIGURES_DIR_ENV
 from .nbgrader_course import course_env
 from .notebooks import read_notebook, solution_path
 
@@ -121,7 +122,7 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
     start = time.perf_counter()
     try:
         require_parameters_cell(read_notebook(src), f"solutions/{chapter}/{chapter}.ipynb")
-        env = course_env(fast=fast, extra={"COURSE_FIGURES_DIR": str(figures_dir.resolve())})
+        env = course_env(fast=fast, extra={FIGURES_DIR_ENV: str(figures_dir.resolve())})
         with _environ(env), _stderr_to(out.with_suffix(".stderr.log")):
             pm.execute_notebook(str(src), str(out), parameters={"FAST": bool(fast)},
                                 cwd=str(src.parent), kernel_name="python3", progress_bar=False,
