@@ -115,7 +115,10 @@ def _hard_term(student_logits, labels, alpha):
 
 # --------------------------------------------------------------------------- the loss
 def soft_targets(teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
-    """The teacher's softened distribution ``softmax(teacher_logits / T)``: ``(B, C)`` rows summing to 1."""
+    """The teacher's softened distribution ``softmax(teacher_logits / T)``: ``(B, C)`` rows summing to 1.
+
+    Taught in chapter 04, § 2. Soft targets and temperature.
+    """
     T = _check_temperature(T)
     if not isinstance(teacher_logits, torch.Tensor) or teacher_logits.dim() < 1:
         raise course_error("teacher_logits", "a tensor of logits (..., C)", repr(type(teacher_logits)),
@@ -142,6 +145,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     Raises:
         CourseError: on logits that are not ``(B, C)``, teacher/student shape mismatch, labels of
         the wrong shape, dtype or range, ``T <= 0``, ``alpha`` outside [0, 1], unknown reduction.
+
+    Taught in chapter 04, § 3. The loss, written correctly.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     log_q = F.log_softmax(s / T, dim=1)                      # student log-probabilities at T
@@ -160,6 +165,8 @@ def kd_loss_swapped_kl(student_logits, teacher_logits, labels, T: float = 4.0, a
     gradient on a class is weighted by the *student's* probability there, so classes the student
     already dismisses get almost no push from the teacher: the "dark knowledge" in the teacher's
     small probabilities is mostly ignored.
+
+    Taught in chapter 04, § 5.2 The KL's arguments swapped.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="none").sum(1)
@@ -173,6 +180,8 @@ def kd_loss_softmax_input(student_logits, teacher_logits, labels, T: float = 4.0
     ``F.kl_div(softmax(z_s / T), softmax(z_t / T))`` computes ``sum p log p - sum p q``: not a
     divergence (it is negative and not zero when student equals teacher), and its gradient just
     pushes up the student's probability on the teacher's top classes.
+
+    Taught in chapter 04, § 5.1 `softmax` where `F.kl_div` wants `log_softmax`.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="none").sum(1)
@@ -185,6 +194,8 @@ def kd_loss_no_t2(student_logits, teacher_logits, labels, T: float = 4.0, alpha:
 
     The soft term's gradient then shrinks like ``1 / T**2``: at ``T = 4`` the teacher's signal is
     about 16 times weaker than ``alpha`` says, so the student mostly trains on the hard labels.
+
+    Taught in chapter 04, § 5.3 $T^2$ dropped.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="none").sum(1)
@@ -205,6 +216,8 @@ def copy_weights(student: Network, teacher: Network) -> Network:
     Works only when both have the same architecture (then the "student" *is* the teacher, no
     smaller); across architectures it raises a :class:`~utils.errors.CourseError` naming the
     first mismatching parameter. Returns ``student`` (modified in place) when it works.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
     s_state, t_state = student.state_dict(), teacher.state_dict()
     same = s_state.keys() == t_state.keys() and all(v.shape == t_state[k].shape for k, v in s_state.items())
@@ -234,6 +247,8 @@ def slice_copy_weights(student: Network, teacher: Network) -> Network:
     such as dropout may differ), so both models need the same number of tensors; each student
     tensor receives ``teacher_tensor[:s_0, :s_1, ...]``. The teacher's units work *together*; a
     slice of them is not a smaller network computing the same function. Returns ``student``.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
     s_items = list(student.state_dict().items())
     t_items = list(teacher.state_dict().items())
@@ -257,6 +272,8 @@ def interpolate_weights(model_a: Network, model_b: Network, weight_b: float = 0.
     interpolation (:func:`utils.fuse.interpolate_models`; integer buffers such as BatchNorm's
     counter come from the nearer end), named here as the distillation mistake it is. Returns a
     new model; the inputs are left untouched.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
     return interpolate_models(model_a, model_b, weight_b)
 
@@ -270,6 +287,8 @@ def ensemble_logits(logits_list, T: float = 1.0) -> torch.Tensor:
     Feed the result to :func:`kd_loss` with the *same* ``T``; ``softmax(result / T)`` equals the
     averaged soft targets exactly. Args: a list (or ``(K, B, C)`` tensor) of teacher logits.
     Returns ``(B, C)``.
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
     """
     if not isinstance(logits_list, torch.Tensor):
         logits_list = [a.float() for a in logits_list]
@@ -292,6 +311,8 @@ def teacher_logits(teachers: Network | Sequence[Network], x: torch.Tensor, T: fl
     """Teacher logits on ``x`` (eval mode, no gradients), on the CPU: ``(M, C)``.
 
     One teacher: its raw logits. Several: :func:`ensemble_logits` at temperature ``T``.
+
+    Taught in chapter 04, § 3. The loss, written correctly.
     """
     teachers = _as_teacher_list(teachers)
     outs = [predict_logits(t, x, device) for t in teachers]
@@ -347,6 +368,8 @@ def distill(student: Network, teachers: Network | Sequence[Network], train, val=
             because ``fit`` uses no data augmentation). ``False`` runs the teachers on every batch.
         loss: a function with :func:`kd_loss`'s signature (e.g. one of :data:`MISTAKES`).
         Everything else is passed to :func:`~utils.training.fit`.
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
     """
     teachers = _as_teacher_list(teachers)
     _check_temperature(T), _check_kd_weight(alpha)
@@ -429,6 +452,8 @@ class AdaptedPrototypes(nn.Module):
     Args:
         encoder: the meta-trained embedding network (shared, not copied; used in eval mode).
         support_x: ``(N*K, ...)`` support inputs; support_y: ``(N*K,)`` class ids ``0 … N-1``.
+
+    Taught in chapter 04, § 7. Distillation as a mapping, and meta-learning.
     """
 
     def __init__(self, encoder: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor):

@@ -43,6 +43,8 @@ def split_classes(class_ids, fractions=(0.6, 0.2, 0.2), seed: int = 0, groups=No
             then go to one split, so no alphabet is seen in both meta-train and meta-test.
     Returns:
         ``(train_ids, val_ids, test_ids)`` as sorted Python lists of ints.
+
+    Taught in chapter 01, § Generalization to new classes.
     """
     ids = np.asarray(list(class_ids))
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
@@ -73,6 +75,8 @@ class EpisodeSampler:
         n_way, k_shot, q_query: episode size.
         classes: the class ids this sampler may use (e.g. the meta-test split); default all.
         seed: seed of the sampler's own generator (episodes are reproducible).
+
+    Taught in chapter 01, § Episodes.
     """
 
     def __init__(self, images: torch.Tensor, labels, n_way: int, k_shot: int, q_query: int,

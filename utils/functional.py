@@ -43,12 +43,18 @@ def task_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def model_params(model: nn.Module) -> tuple[Params, Params]:
-    """``(parameters, buffers)`` of ``model`` as dicts of its own tensors (not copies)."""
+    """``(parameters, buffers)`` of ``model`` as dicts of its own tensors (not copies).
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     return dict(model.named_parameters()), dict(model.named_buffers())
 
 
 def forward(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` computed with the given parameters instead of the module's own."""
+    """``model(x)`` computed with the given parameters instead of the module's own.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     return functional_call(model, (params, buffers), (x,))
 
 
@@ -64,6 +70,8 @@ def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y:
         lr: a scalar step size α, or a dict name → tensor of per-parameter step sizes (Meta-SGD).
         first_order: treat the inner gradients as constants (first-order MAML), so the outer
             gradient skips the second-derivative terms.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
     """
     names = list(params) if adapt_names is None else list(adapt_names)
     fixed = {k: v for k, v in params.items() if k not in names}
@@ -88,6 +96,8 @@ def vmap_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
     Inputs are stacked over tasks: ``support_x`` ``(T, N*K, ...)``, ``query_x`` ``(T, N*Q, ...)``.
     ``chunk_size`` processes that many tasks at a time inside ``vmap`` to bound memory.
     Returns ``(losses (T,), accuracies (T,))``; the mean loss is the MAML meta-objective.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
     """
     def one_task(sx, sy, qx, qy):
         fast = adapt(model, params, buffers, sx, sy, steps, lr, first_order, adapt_names)
@@ -100,7 +110,10 @@ def vmap_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
 def loop_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x, support_y,
                    query_x, query_y, steps: int, lr, first_order: bool = False, adapt_names=None):
     """Reference implementation of :func:`vmap_meta_loss`: a Python loop over tasks with
-    ``torch.autograd.grad(create_graph=not first_order)``. Slower; used by tests and benchmarks."""
+    ``torch.autograd.grad(create_graph=not first_order)``. Slower; used by tests and benchmarks.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     names = list(params) if adapt_names is None else list(adapt_names)
     losses, accs = [], []
     for t in range(support_x.shape[0]):

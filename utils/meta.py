@@ -36,12 +36,18 @@ from .runtime import pick_device, synchronize
 
 # ----------------------------------------------------------------------------- sources
 def episode_source(sampler) -> TaskSource:
-    """Wrap an :class:`~utils.episodes.EpisodeSampler` as a source: ``source(B)`` → stacked episodes."""
+    """Wrap an :class:`~utils.episodes.EpisodeSampler` as a source: ``source(B)`` → stacked episodes.
+
+    Taught in chapter 01, § Learner and meta-learner.
+    """
     return sampler.sample_batch
 
 
 def sinusoid_source(family, k_support: int, k_query: int = 10, seed: int = 0) -> TaskSource:
-    """Wrap a :class:`~utils.tasks.SinusoidFamily` as a source of ``TaskBatch``es (seeded)."""
+    """Wrap a :class:`~utils.tasks.SinusoidFamily` as a source of ``TaskBatch``es (seeded).
+
+    Taught in chapter 02, § 1 · The sinusoid family, and what "all tasks at once" learns.
+    """
     g = torch.Generator().manual_seed(seed)
     return lambda batch: family.sample(batch, k_support, k_query, generator=g)
 
@@ -57,20 +63,6 @@ class MetaHistory:
     @property
     def total_seconds(self) -> float:
         return self.seconds[-1] if self.seconds else 0.0
-
-
-@dataclass
-class MetaResult:
-    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
-    metric: str
-    mean: float
-    ci95: float
-    values: list
-
-    def __str__(self) -> str:
-        if self.metric == "accuracy":
-            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
-        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
 def _cpu_copy(obj):
@@ -100,6 +92,8 @@ class _Learner:
         given, e.g. :func:`utils.training.cosine_schedule`) multiplies the outer optimizer's step sizes, as they
         are when called, for outer step ``i = 0 .. iterations - 1``; they are restored afterwards.
         Returns a :class:`MetaHistory` (appended to the learner's ``history``).
+
+        Taught in chapter 02, § 2 · Five ways to meet a new task.
         """
         hist = getattr(self, "history", None) or MetaHistory()
         self.history = hist
@@ -130,7 +124,10 @@ class _Learner:
         """What restores this learner, as CPU copies: ``"model"`` (the network's state dict) and, for
         Meta-SGD, ``"inner_lr"`` (the learned step sizes); with ``resume`` also ``"optimizer"`` and
         ``"history"``, so meta-training can continue where it stopped. ``resume=False`` keeps what
-        adaptation and evaluation need (the format of ``data/checkpoints/``)."""
+        adaptation and evaluation need (the format of ``data/checkpoints/``).
+
+        Taught in chapter 02, § 2 · Five ways to meet a new task.
+        """
         state = {"model": _cpu_copy(self.model.state_dict())}
         lr = getattr(self, "inner_lr", None)
         if isinstance(lr, dict):
@@ -206,6 +203,8 @@ class MAML(_Learner):
         outer_lr: Adam step size of the outer loop.
         chunk_size: tasks per ``vmap`` chunk (``None``: the whole meta-batch at once).
         vectorize: ``False`` uses the per-task Python loop (the reference; slower).
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
@@ -233,20 +232,18 @@ class MAML(_Learner):
     VARIANT_SETTINGS = ("first_order", "adapt", "inner_steps", "eval_steps", "chunk_size", "vectorize")
 
     def variant(self, *, copy_model: bool = False, **changes) -> "MAML":
-        """A new learner of the same kind with some settings changed, e.g.
-        ``maml.variant(first_order=True, adapt="head")`` (the trained θ, adapted like first-order ANIL).
+        """A new learner of the same kind with some of :data:`VARIANT_SETTINGS` changed (as the
+        constructor takes them), e.g. ``maml.variant(first_order=True, adapt="head")``.
 
-        ``changes`` may set any of :data:`VARIANT_SETTINGS` (as the constructor takes them); the rest
-        is kept. What the two learners share:
+        * ``copy_model=False`` (default): the network and (Meta-SGD) the learned step sizes are
+          SHARED: a second view on the same trained θ; meta-training it changes the original too.
+        * ``copy_model=True``: they are deep copies; nothing is shared.
 
-        * ``copy_model=False`` (default): the network and, for Meta-SGD, the learned step-size
-          tensors are SHARED: the variant is a second view on the same trained θ, so evaluating
-          it costs no memory, and meta-training it changes the original's weights too.
-        * ``copy_model=True``: the network and step sizes are deep copies: nothing is shared.
+        Never shared: the settings, the adapted names, the history (the variant starts with none)
+        and the outer optimizer (a fresh one of the same type and hyperparameters, over the
+        variant's own tensors, without the original's moment estimates).
 
-        Never shared: the settings, the list of adapted names, the history (the variant starts
-        with none) and the outer optimizer (a fresh one of the same type and hyperparameters, over
-        the variant's own tensors, without the original's moment estimates).
+        Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
         """
         unknown = sorted(set(changes) - set(self.VARIANT_SETTINGS))
         if unknown:
@@ -320,12 +317,18 @@ class MAML(_Learner):
 
 
 def ANIL(model: nn.Module, **kwargs) -> MAML:
-    """Almost No Inner Loop (Raghu et al., 2020): MAML that adapts only the linear head."""
+    """Almost No Inner Loop (Raghu et al., 2020): MAML that adapts only the linear head.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
+    """
     return MAML(model, adapt="head", **kwargs)
 
 
 def MetaSGD(model: nn.Module, **kwargs) -> MAML:
-    """Meta-SGD (Li et al., 2017): MAML that also learns a step size for every parameter entry."""
+    """Meta-SGD (Li et al., 2017): MAML that also learns a step size for every parameter entry.
+
+    Taught in chapter 02, § 8 · Few-shot classification on glyphs.
+    """
     return MAML(model, learn_inner_lr=True, **kwargs)
 
 
@@ -335,6 +338,8 @@ class Reptile(MAML):
     The outer "gradient" is ``θ - mean_i φ_i`` fed to the outer optimizer (SGD with
     ``outer_lr`` as Reptile's ε by default). Inner loops are vectorized over tasks like MAML's.
     Reptile adapts on the support and query sets together during meta-training.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.02, inner_steps: int = 5,
@@ -368,14 +373,20 @@ class Reptile(MAML):
 
 # ----------------------------------------------------------------------------- metric learning
 def prototypes(support_emb: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
-    """Class means of the support embeddings: ``(N*K, D)`` and labels ``(N*K,)`` → ``(N, D)``."""
+    """Class means of the support embeddings: ``(N*K, D)`` and labels ``(N*K,)`` → ``(N, D)``.
+
+    Taught in chapter 02, § 8 · Few-shot classification on glyphs.
+    """
     one_hot = F.one_hot(support_y, n_way).to(support_emb.dtype)  # (N*K, N)
     return (one_hot.T @ support_emb) / one_hot.sum(0).clamp_min(1).unsqueeze(1)
 
 
 def protonet_logits(support_emb, support_y, query_emb, n_way: int) -> torch.Tensor:
     """Prototypical-network logits: negative squared Euclidean distance of each query embedding
-    ``(M, D)`` to each class prototype → ``(M, N)``."""
+    ``(M, D)`` to each class prototype → ``(M, N)``.
+
+    Taught in chapter 01, § Everything is a mapping.
+    """
     protos = prototypes(support_emb, support_y, n_way)
     return -((query_emb.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(-1)
 
@@ -386,6 +397,8 @@ class ProtoNet(_Learner):
     Args:
         encoder: maps images ``(B, C, H, W)`` to embeddings ``(B, D)`` (e.g. a ConvBackbone).
         lr: Adam step size.
+
+    Taught in chapter 01, § Learner and meta-learner.
     """
 
     def __init__(self, encoder: nn.Module, lr: float = 1e-3, device="auto"):
@@ -424,6 +437,8 @@ class FineTuneBaseline(_Learner):
       meta-training classes) with ordinary supervised learning; :meth:`evaluate_task` puts a fresh
       N-way linear head on the frozen features (``finetune="head"``, as Chen et al. 2019's
       Baseline) or fine-tunes everything (``"all"``).
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, finetune_lr: float = 0.01,

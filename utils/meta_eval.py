@@ -14,6 +14,8 @@ family; it does not cover the variation between training runs (see :func:`utils.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -22,11 +24,25 @@ from tqdm.auto import tqdm
 from . import functional as Fn
 from .errors import course_error
 from .fuse.calibration import accuracy
-from .meta import MAML, MetaResult, ProtoNet, protonet_logits
+from .meta import MAML, ProtoNet, protonet_logits
 from .stats import mean_ci95
 from .vocab import TaskSource, split_batch
 
-__all__ = ["meta_evaluate", "evaluate_vectorized", "adapted_outputs", "evaluate_adapted_ensemble"]
+__all__ = ["MetaResult", "meta_evaluate", "evaluate_vectorized", "adapted_outputs", "evaluate_adapted_ensemble"]
+
+
+@dataclass
+class MetaResult:
+    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
+    metric: str
+    mean: float
+    ci95: float
+    values: list
+
+    def __str__(self) -> str:
+        if self.metric == "accuracy":
+            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
+        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
 def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None,
@@ -35,6 +51,8 @@ def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | 
 
     The figure is accuracy for classification and MSE for regression. One task's figure means
     little: the CI says how much the mean would move with other test tasks.
+
+    Taught in chapter 01, § How meta-learning is judged.
     """
     values, metric = [], "accuracy"
     done = 0
@@ -64,6 +82,8 @@ def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: 
     as ``learner.evaluate_task`` does (``steps`` inner steps, default ``learner.eval_steps``,
     batch statistics in BatchNorm) but ``batch`` tasks at a time. Accuracy for classification,
     MSE for regression. Other learners are handed to :func:`utils.meta_eval.meta_evaluate`.
+
+    Taught in chapter 02, § 8 · Few-shot classification on glyphs.
     """
     if int(n_tasks) != n_tasks or n_tasks < 2:
         raise course_error("n_tasks", "an integer >= 2 (600 is standard)", repr(n_tasks),
@@ -104,6 +124,8 @@ def adapted_outputs(learner, support_x, support_y, query_x, steps: int | None = 
           contributes its ``features``): prototype logits, i.e. the fine-tune baseline with a
           nearest-prototype head.
     Classification outputs are logits ``(Q, N)``; regression outputs predictions ``(Q, d)``.
+
+    Taught in chapter 06, § 5 · Fusion in meta-learning: ensembling adapted predictions.
     """
     if hasattr(learner, "adapt") and hasattr(learner, "predict"):
         learner.train_mode(True)
@@ -139,6 +161,8 @@ def evaluate_adapted_ensemble(learners, source: TaskSource, n_tasks: int = 200, 
 
     Returns ``{"members": (L, n_tasks) tensor, "ensemble": (n_tasks,) tensor, "metric": str}``
     with per-task query accuracy (classification) or MSE (regression).
+
+    Taught in chapter 06, § 5 · Fusion in meta-learning: ensembling adapted predictions.
     """
     learners = list(learners)
     if not learners:

@@ -49,6 +49,8 @@ def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
     refuse saved-tensor hooks, so measure the per-task reference
     (:func:`utils.functional.loop_meta_loss`), which saves the same tensors per task as the
     vectorized version. Returns ``(fn's result, bytes)``.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     refs = []
 
@@ -91,6 +93,8 @@ def meta_iteration_work(learner, batch) -> dict:
     time of an iteration follows the number of operators (each costs a fixed overhead) more
     than the FLOPs. ``batch`` is ``(support_x, support_y, query_x, query_y)`` with a leading
     task dimension, or an object with those attributes.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     clone = copy.deepcopy(learner)
     fields = split_batch(batch, clone.device) if not isinstance(batch, (tuple, list)) else tuple(
@@ -105,7 +109,10 @@ def meta_iteration_work(learner, batch) -> dict:
 
 def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> int:
     """:func:`saved_tensor_bytes` of one meta-loss of a MAML-family learner on ``batch``
-    (its own first-order flag, adapted parameters and step size; ``inner_steps`` overrides)."""
+    (its own first-order flag, adapted parameters and step size; ``inner_steps`` overrides).
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
+    """
     steps = learner.inner_steps if inner_steps is None else int(inner_steps)
     sx, sy, qx, qy = split_batch(batch, learner.device)
     params, buffers = Fn.model_params(learner.model)
@@ -124,6 +131,8 @@ def meta_iteration_memory(learner, batch) -> dict:
     so the learner itself is not trained further. For :class:`~utils.meta.FineTuneBaseline` the
     "iteration" is one supervised pre-training step on the images of ``batch``'s support and
     query sets with random labels of its head's size (the cost, not the result, is what counts).
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     if not isinstance(learner, (MAML, ProtoNet, FineTuneBaseline)):
         raise course_error("learner", "a MAML-family learner, ProtoNet or FineTuneBaseline",
@@ -168,6 +177,8 @@ def meta_train_cosine(learner, source: TaskSource, iterations: int, meta_batch: 
     """``learner.meta_train`` with the outer step size decayed along a cosine
     (:func:`utils.training.cosine_schedule`: ``chunks`` pieces, from the full step down to ``floor``
     of it). Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     return learner.meta_train(source, iterations, meta_batch, progress=progress,
                               schedule=cosine_schedule(iterations, floor, chunks))
@@ -187,6 +198,8 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
             ``train`` and of the learner's classes (:func:`utils.cache.code_version`).
     Returns ``(learner, info)`` with ``info = {"seconds", "curve", "from_cache"}``; ``seconds`` is
     the wall time of the training that produced the cached weights.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     learner = make()
     built = []
@@ -215,6 +228,8 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
     ``c`` the mean cosine similarity between the query images' features (``model.features``)
     computed with θ and with the adapted φ. A body that barely moves and features that stay
     aligned mean the inner loop *reuses* features rather than learning new ones.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     if not isinstance(learner, MAML) or not hasattr(learner.model, "features"):
         raise course_error("learner", "a MAML-family learner over a Classifier (features + head)",

@@ -28,6 +28,8 @@ def cosine_schedule(total: int, floor: float = 0.05, chunks: int = 20) -> Callab
 
     Piece ``j`` (iterations ``round(j * total / chunks)`` up to the next bound) gets
     ``floor + (1 - floor) * (1 + cos(pi * j / chunks)) / 2``; the first piece keeps the full step.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     if isinstance(total, bool) or int(total) != total or total < 1:
         raise course_error("iterations", "a positive integer", repr(total), "pass e.g. 1000")

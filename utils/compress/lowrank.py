@@ -24,6 +24,8 @@ def low_rank_factors(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, tor
 
     ``weight`` ``(m, n)`` → ``A`` ``(m, r) = U_r diag(sqrt σ_r)``, ``B`` ``(r, n) = diag(sqrt σ_r) V_rᵀ``.
     The Frobenius error is ``sqrt(σ_{r+1}² + ...)``, the smallest of any rank-r matrix.
+
+    Taught in chapter 05, § 5. Low-rank factorization.
     """
     w = _check_tensor("weight", weight).detach()
     if w.dim() != 2:
@@ -45,6 +47,8 @@ def low_rank_linear(linear: nn.Linear, rank: int) -> nn.Sequential:
 
     Fewer parameters than the original only when ``rank * (in + out) < in * out``.
     At ``rank = min(in, out)`` it reproduces the layer up to float rounding.
+
+    Taught in chapter 05, § 5. Low-rank factorization.
     """
     if not isinstance(linear, nn.Linear):
         raise course_error("linear", "an nn.Linear", type(linear).__name__, "pass one Linear layer")

@@ -38,6 +38,8 @@ def serialized_size(obj, compress: str | None = None) -> int:
     Inside that zip every record is named after the file (``archive/`` for an in-memory buffer),
     so a file saved as ``archive.pt`` has exactly this many bytes; another file name changes
     the total by a few bytes per tensor (a shorter name saves them).
+
+    Taught in chapter 05, § 1. The model to compress, and three rulers.
     """
     data = serialized_bytes(obj)
     if compress is None:
@@ -51,6 +53,8 @@ def save_and_size(obj, path: str | Path) -> int:
     """``torch.save(obj, path)`` and return the file's length in bytes (``os.path.getsize``).
 
     Equals :func:`serialized_size` when the file is called ``archive.pt`` (see there).
+
+    Taught in chapter 05, § 1. The model to compress, and three rulers.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +102,8 @@ def sparse_state_dict(model_or_sd, fmt: str = "bitmask", values: str = "float32"
     float32 scales (quantize after pruning: the Deep Compression order). Other tensors (biases,
     BatchNorm) are stored dense as they are. Returns a dict for ``torch.save``; measure it with
     :func:`serialized_size` and restore it with :func:`unpack_state_dict`.
+
+    Taught in chapter 05, § 3.3 Storing a sparse model honestly.
     """
     if fmt not in ("bitmask", "csr"):
         raise course_error("fmt", "'bitmask' or 'csr'", repr(fmt), "pick one of the two")
@@ -132,7 +138,10 @@ def sparse_state_dict(model_or_sd, fmt: str = "bitmask", values: str = "float32"
 
 
 def unpack_state_dict(packed: dict) -> dict[str, torch.Tensor]:
-    """Dense float state dict from :func:`sparse_state_dict`'s output (int8 values dequantized)."""
+    """Dense float state dict from :func:`sparse_state_dict`'s output (int8 values dequantized).
+
+    Taught in chapter 05, § 3.3 Storing a sparse model honestly.
+    """
     sd = {}
     for key, entry in packed.items():
         if torch.is_tensor(entry):
@@ -179,6 +188,8 @@ def measure_latency(model: nn.Module, x: torch.Tensor, warmup: int = 10, repeats
 
     The median (not the mean) is reported because on a shared machine a few runs are slowed by
     other processes; p10 / p90 show the spread. GPU work is synchronized before reading the clock.
+
+    Taught in chapter 05, § 1. The model to compress, and three rulers.
     """
     if int(repeats) != repeats or repeats < 1 or int(warmup) != warmup or warmup < 0:
         raise course_error("warmup / repeats", "warmup >= 0 and repeats >= 1 (integers)",

@@ -58,6 +58,8 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     Returns:
         bool tensor shaped like ``weight``: ``True`` = keep, ``False`` = pruned. Ties in magnitude are
         broken by flat position (earlier entries are pruned first), so the count is always exact.
+
+    Taught in chapter 05, § 3. Pruning.
     """
     w = _check_tensor("weight", weight).detach()
     n = w.numel()
@@ -102,6 +104,8 @@ def prune_model(model: Network, sparsity: float, scope: str = "global", kinds=PR
         calling it again on a pruned model computes the new mask from the current (already
         masked) weights, so zeros stay zero and iterative pruning reaches exactly ``sparsity``
         (the zeros sort first, so a higher target always contains the previous mask).
+
+    Taught in chapter 05, § 3.1 Layer-wise vs global, without fine-tuning.
     """
     s = _check_sparsity(sparsity)
     if scope not in ("layer", "global"):
@@ -135,6 +139,8 @@ def torch_prune(model: nn.Module, sparsity: float, scope: str = "global", kinds=
     ``scope="layer"``: ``prune.l1_unstructured`` per layer; ``"global"``:
     ``prune.global_unstructured(..., pruning_method=prune.L1Unstructured)``. Counts are given as
     integers so they equal :func:`prune_model`'s; only the choice among tied magnitudes may differ.
+
+    Taught in chapter 05, § How `torch.nn.utils.prune` stores a pruned layer.
     """
     s = _check_sparsity(sparsity)
     named = prunable_modules(model, kinds)
@@ -160,6 +166,8 @@ def prune_structured(module: nn.Module, fraction: float, norm: float = 2) -> tor
     the current (masked) weights and the new mask is combined with the old one.
 
     Returns the keep-mask over units, bool ``(out,)``.
+
+    Taught in chapter 05, § 3.4 Structured pruning: remove whole neurons.
     """
     f = _check_sparsity(fraction, "fraction")
     if not isinstance(module, PRUNABLE):
@@ -188,7 +196,10 @@ def is_pruned(model: nn.Module) -> bool:
 
 def make_permanent(model: Network) -> Network:
     """Fold every pruning mask into its tensor (``prune.remove``): plain ``weight`` parameters with
-    zeros, no ``*_orig`` / ``*_mask`` left. In place; returns the model."""
+    zeros, no ``*_orig`` / ``*_mask`` left. In place; returns the model.
+
+    Taught in chapter 05, § How `torch.nn.utils.prune` stores a pruned layer.
+    """
     for m in model.modules():
         names = [h._tensor_name for h in list(m._forward_pre_hooks.values())
                  if isinstance(h, prune.BasePruningMethod)]
@@ -201,6 +212,8 @@ def sparsity_report(model: nn.Module, kinds=PRUNABLE) -> list[dict]:
     """Zeros per layer weight and over all of them.
 
     Returns rows ``{"layer", "zeros", "total", "sparsity"}``; the last row is ``layer == "all"``.
+
+    Taught in chapter 05, § How `torch.nn.utils.prune` stores a pruned layer.
     """
     rows = []
     for n, m in prunable_modules(model, kinds):
@@ -230,7 +243,10 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
-    """Put ``new`` where the submodule ``name`` (e.g. ``"features.1.2"``) was; in place, returns the model."""
+    """Put ``new`` where the submodule ``name`` (e.g. ``"features.1.2"``) was; in place, returns the model.
+
+    Taught in chapter 05, § 5. Low-rank factorization.
+    """
     lookup = dict(model.named_modules())
     if name not in lookup or name == "":
         raise course_error("name", "the dotted name of a submodule",
@@ -247,6 +263,8 @@ def shrink_linear_chain(model: Network) -> Network:
     that ``f(0) = 0`` between them (ReLU, as in :mod:`utils.models` MLPs). A hidden unit whose
     incoming weight row **and** bias are all zero outputs 0, so dropping that row of one layer and
     that column of the next is exact. Pruning is made permanent first. In place; returns the model.
+
+    Taught in chapter 05, § 3.4 Structured pruning: remove whole neurons.
     """
     make_permanent(model)
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]

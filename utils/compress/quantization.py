@@ -55,6 +55,8 @@ def quantize_int8(x: torch.Tensor, per_channel: bool = False, axis: int = 0):
     Returns:
         ``(q, scale)``: ``q`` int8 shaped like ``x`` in ``[-127, 127]``; ``scale`` float32, a 0-d
         tensor (per-tensor) or ``(x.shape[axis],)`` (per-channel).
+
+    Taught in chapter 05, § 4.1 Symmetric int8 by hand.
     """
     scale = int8_scale(x, per_channel, axis)
     axis = axis % x.dim()
@@ -63,7 +65,10 @@ def quantize_int8(x: torch.Tensor, per_channel: bool = False, axis: int = 0):
 
 
 def dequantize_int8(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torch.Tensor:
-    """``q * scale`` as float32 (``scale`` broadcast along ``axis`` when it has one entry per slice)."""
+    """``q * scale`` as float32 (``scale`` broadcast along ``axis`` when it has one entry per slice).
+
+    Taught in chapter 05, § 4.1 Symmetric int8 by hand.
+    """
     if not torch.is_tensor(q) or q.dtype != torch.int8:
         raise course_error("q", "an int8 tensor from quantize_int8", getattr(q, "dtype", type(q).__name__),
                            "pass the first value quantize_int8 returned")
@@ -75,7 +80,10 @@ def dequantize_int8(q: torch.Tensor, scale: torch.Tensor, axis: int = 0) -> torc
 
 
 def fake_quantize_int8(x: torch.Tensor, per_channel: bool = False, axis: int = 0) -> torch.Tensor:
-    """``dequantize(quantize(x))``: what the network computes with after int8 rounding."""
+    """``dequantize(quantize(x))``: what the network computes with after int8 rounding.
+
+    Taught in chapter 05, § 4.1 Symmetric int8 by hand.
+    """
     q, s = quantize_int8(x, per_channel, axis)
     return dequantize_int8(q, s, axis)
 
@@ -98,6 +106,8 @@ class Int8Linear(_Int8Weight):
 
     The state dict holds 1 byte per weight; the forward pass dequantizes the weight and runs a
     float matmul (weight-only quantization: smaller on disk and in memory, same arithmetic).
+
+    Taught in chapter 05, § 4.2 An int8 model, and what it costs on disk.
     """
 
     def __init__(self, linear: nn.Linear, per_channel: bool = True):
@@ -133,7 +143,10 @@ class Int8Conv2d(_Int8Weight):
 def quantize_model_int8(model: Network, per_channel: bool = True, kinds=PRUNABLE) -> Network:
     """A copy of ``model`` with every Linear / Conv2d replaced by :class:`Int8Linear` /
     :class:`Int8Conv2d` (symmetric int8 weights, float32 scales, biases and everything else).
-    Pruned layers are quantized from their masked weights (zeros stay exactly zero)."""
+    Pruned layers are quantized from their masked weights (zeros stay exactly zero).
+
+    Taught in chapter 05, § 4.2 An int8 model, and what it costs on disk.
+    """
     new = copy.deepcopy(model)
     for name, m in prunable_modules(new, kinds):
         layer = Int8Linear(m, per_channel) if isinstance(m, nn.Linear) else Int8Conv2d(m, per_channel)
@@ -146,7 +159,10 @@ def dequantize_model(model: Network) -> Network:
     """A float copy of a model from :func:`quantize_model_int8`: every :class:`Int8Linear` /
     :class:`Int8Conv2d` becomes an ordinary ``nn.Linear`` / ``nn.Conv2d`` holding the dequantized
     weight ``q * scale`` (what the int8 file decodes to), so it can be trained or adapted again.
-    Its outputs equal the int8 model's; its size is float32 again."""
+    Its outputs equal the int8 model's; its size is float32 again.
+
+    Taught in chapter 05, § 7.2 A MAML initialization.
+    """
     new = copy.deepcopy(model)
     for name, m in list(new.named_modules()):
         if not isinstance(m, (Int8Linear, Int8Conv2d)):
@@ -210,6 +226,8 @@ def torchao_int8(model: Network, mode: str = "weight_only", example: torch.Tenso
         a :class:`TorchaoResult`. If torchao is missing or fails, the error is recorded and the
         model is quantized by :func:`quantize_model_int8` instead (never by the deprecated
         ``torch.ao.quantization``), with ``backend`` saying so.
+
+    Taught in chapter 05, § 4.3 The maintained library path: torchao.
     """
     configs = {"weight_only": "Int8WeightOnlyConfig", "dynamic": "Int8DynamicActivationInt8WeightConfig"}
     if mode not in configs:

@@ -1,4 +1,4 @@
-"""Weight averaging (chapter 06 §4-§5): ``M`` models of one architecture become one model whose
+"""Weight averaging (chapter 06, § 3): ``M`` models of one architecture become one model whose
 weights are the average.
 
 Costs one forward pass, but only works when the models sit in one low-loss basin, e.g. fine-tunes
@@ -86,6 +86,8 @@ def interpolate_state_dicts(a, b, alpha: float) -> dict[str, torch.Tensor]:
     running mean and variance); integer entries (BatchNorm's ``num_batches_tracked``) are
     taken from the nearer end (``a`` for ``alpha <= 0.5``). ``alpha`` outside [0, 1] extrapolates.
     Returns a new state dict; ``alpha = 0`` and ``1`` reproduce ``a`` and ``b`` exactly.
+
+    Taught in chapter 06, § 3 · Weight averaging: one model from many.
     """
     alpha = check_number(alpha, "alpha", "a finite number (0 gives model A, 1 gives model B)",
                          "pass a float such as 0.5")
@@ -112,6 +114,8 @@ def average_state_dicts(state_dicts, weights=None) -> dict[str, torch.Tensor]:
     ``weights`` (length ``M``, non-negative, normalised to sum 1). Integer entries
     (``num_batches_tracked``) are taken from the first. Raises a :class:`CourseError` naming
     the first mismatched parameter if the models differ in names or shapes.
+
+    Taught in chapter 06, § Model soups.
     """
     sds = [state_dict_of(s) for s in state_dicts]
     if not sds:
@@ -147,13 +151,19 @@ def load_state(template: nn.Module, state_dict: dict) -> nn.Module:
 
 
 def interpolate_models(a: Network, b: Network, alpha: float) -> Network:
-    """A new model with weights ``(1 - alpha) * a + alpha * b`` (see :func:`interpolate_state_dicts`)."""
+    """A new model with weights ``(1 - alpha) * a + alpha * b`` (see :func:`interpolate_state_dicts`).
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
+    """
     check_compatible(a, b)
     return load_state(a, interpolate_state_dicts(a, b, alpha))
 
 
 def average_models(models: Sequence[Network], weights=None) -> Network:
-    """A new model whose weights are the (weighted) mean of ``models``' (see :func:`average_state_dicts`)."""
+    """A new model whose weights are the (weighted) mean of ``models``' (see :func:`average_state_dicts`).
+
+    Taught in chapter 06, § Model soups.
+    """
     models = list(models)
     if not models:
         raise course_error("models", "at least one model", "an empty list", "pass the models to average")
@@ -170,6 +180,8 @@ def recompute_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 256
     statistics averaged from the endpoints are stale ("variance collapse", Jordan et al. 2023).
     This resets them and accumulates an exact average over ``x`` (momentum ``None``). Models
     without BatchNorm are returned unchanged. Returns ``model``.
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
            and m.track_running_stats]
@@ -234,6 +246,8 @@ def linear_path(model_a: Network, model_b: Network, data, alphas=None, device="a
             measure a barrier.
         bn_data: if given, BatchNorm statistics of every interpolated model are re-estimated on
             these inputs (:func:`recompute_batchnorm`) — fairer to independently trained models.
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
     """
     from ..training import evaluate
     check_compatible(model_a, model_b)
@@ -256,6 +270,8 @@ def state_dict_scorer(template: nn.Module, data, metric: str = "accuracy", devic
 
     Loads the state dict into a copy of ``template`` and evaluates it on ``data`` (a
     validation set): ``"accuracy"``, or ``"neg_loss"`` (minus the mean loss).
+
+    Taught in chapter 06, § Model soups.
     """
     from ..training import evaluate
     if metric not in ("accuracy", "neg_loss"):
@@ -298,6 +314,8 @@ def greedy_soup(state_dicts, score: Callable[[dict], float]) -> SoupResult:
         state_dicts: ``M`` compatible state dicts (or modules), e.g. fine-tunes of one model.
         score: ``state_dict -> float``, higher is better, on a *validation* set
             (:func:`state_dict_scorer`); reporting test figures needs a separate test set.
+
+    Taught in chapter 06, § Model soups.
     """
     sds = [state_dict_of(s) for s in state_dicts]
     if not sds:

@@ -53,7 +53,10 @@ def _stack_logits(logits) -> torch.Tensor:
 
 @torch.no_grad()
 def member_logits(models: Sequence[Network], x: torch.Tensor, device="auto", batch_size: int = 512) -> torch.Tensor:
-    """Every member's logits on ``x`` in eval mode: ``(M, B, C)`` on the CPU."""
+    """Every member's logits on ``x`` in eval mode: ``(M, B, C)`` on the CPU.
+
+    Taught in chapter 06, § 2 · Output ensembles.
+    """
     from ..training import predict_logits
     if not models:
         raise course_error("models", "at least one model", "an empty list", "pass the ensemble's members")
@@ -70,6 +73,8 @@ def ensemble_predict(logits, method: str = "prob") -> torch.Tensor:
         ``"vote"``  fraction of members whose argmax is each class (majority vote; ties go
         to the lowest class id under ``argmax``).
     Every row sums to 1, so accuracy, log-loss and calibration are computed the same way for all.
+
+    Taught in chapter 06, § 2 · Output ensembles.
     """
     logits = _stack_logits(logits)
     if method == "prob":
@@ -96,7 +101,10 @@ class Ensemble(nn.Module):
     """Several classifiers as one module: outputs ``log(mean_k softmax(f_k(x)))`` (valid logits;
     :func:`ensemble_log_probs` at ``T = 1``), so ``evaluate`` / ``predict_logits`` work on it like
     on any model. Chapter 04's teachers use it; distillation at a temperature ``T`` averages the
-    members' probabilities *at* ``T`` instead (:func:`utils.distill.ensemble_logits`)."""
+    members' probabilities *at* ``T`` instead (:func:`utils.distill.ensemble_logits`).
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
+    """
 
     def __init__(self, models: Sequence[Network]):
         super().__init__()
@@ -111,7 +119,10 @@ class Ensemble(nn.Module):
 
 @torch.no_grad()
 def loop_ensemble_logits(models, x: torch.Tensor) -> torch.Tensor:
-    """Reference: each member in turn (eval mode), ``(M, B, C)``. ``x`` must be on the models' device."""
+    """Reference: each member in turn (eval mode), ``(M, B, C)``. ``x`` must be on the models' device.
+
+    Taught in chapter 06, § One call for all members: `vmap`.
+    """
     out = []
     for m in models:
         was = m.training
@@ -133,6 +144,8 @@ class VmapEnsemble:
         models: ``M`` modules of one architecture (checked with :func:`check_compatible`).
         device: where the stacked weights live.
     Call with inputs ``(B, ...)``; returns logits ``(M, B, C)``.
+
+    Taught in chapter 06, § One call for all members: `vmap`.
     """
 
     def __init__(self, models, device="auto"):
@@ -162,6 +175,8 @@ def time_ensembles(models, x: torch.Tensor, repeats: int = 20, device="auto") ->
 
     Returns ``{"loop_s", "vmap_s", "speedup", "max_abs_diff"}``; ``max_abs_diff`` is the largest
     difference between the two methods' logits (they compute the same function).
+
+    Taught in chapter 06, § One call for all members: `vmap`.
     """
     device = pick_device(device)
     members = [copy.deepcopy(m).to(device).eval() for m in models]
