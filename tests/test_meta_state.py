@@ -160,3 +160,16 @@ def test_variant_with_copy_model_shares_nothing():
         base.variant(outer_lr=0.1)
     with pytest.raises(CourseError, match="adapt"):
         base.variant(adapt="body")
+
+
+def test_every_learner_has_a_variant_even_without_settings():
+    from utils.meta import FineTuneBaseline, ProtoNet
+    for learner in (ProtoNet(MLP([6, 8, 4]), device="cpu"), FineTuneBaseline(MLP([1, 8, 1]), device="cpu")):
+        same = learner.variant()
+        assert type(same) is type(learner) and same.model is learner.model and same.optimizer is not learner.optimizer
+        own = learner.variant(copy_model=True)
+        assert own.model is not learner.model
+        assert all(p is not q for p, q in zip(own.model.parameters(), learner.model.parameters()))
+        assert all(p is q for p, q in zip(own.optimizer.param_groups[0]["params"], own.model.parameters()))
+        with pytest.raises(CourseError, match=f"{type(learner).__name__}.variant"):
+            learner.variant(inner_steps=2)

@@ -1,6 +1,7 @@
 """Caches under ``data/cache/``: atomic writes and keys derived from the settings that made a file."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import io
@@ -109,3 +110,14 @@ def cached_torch(name: str, settings: dict, build, *, refresh: bool = False, cod
     obj = build()
     atomic_torch_save(obj, path)
     return obj
+
+
+def cpu_copy(obj):
+    """``obj`` (tensors in nested dicts / lists) with every tensor detached, cloned, on the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)

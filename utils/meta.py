@@ -1,11 +1,9 @@
 """Meta-learners behind one small interface.
 
-Every learner here offers:
-
-* ``meta_train(source, iterations, meta_batch)`` — learn from a stream of task batches;
-* ``evaluate_task(support_x, support_y, query_x, query_y)`` — adapt to ONE new task and return
-  its query ``(loss, accuracy)``;
-* and :func:`utils.meta_eval.meta_evaluate` reports the mean and 95% CI over many test tasks (600 by default).
+Every learner here offers ``meta_train(source, iterations, meta_batch, schedule=None)`` (learn from a
+stream of task batches), ``evaluate_task(support_x, support_y, query_x, query_y)`` (adapt to ONE new
+task; its query ``(loss, accuracy)``), ``state_dict()`` / ``load_state_dict()`` and ``variant(...)``;
+:func:`utils.meta_eval.meta_evaluate` reports the mean and 95% CI over many test tasks.
 
 A *source* (:data:`utils.vocab.TaskSource`) is any callable ``source(B)`` returning an object with stacked ``support_x``,
 ``support_y``, ``query_x``, ``query_y`` (a :class:`utils.episodes.Episode` batch or a
@@ -29,6 +27,7 @@ from tqdm.auto import tqdm
 
 from . import functional as Fn
 from .vocab import TaskSource, split_batch
+from .cache import cpu_copy
 from .errors import course_error
 from .models import use_batch_statistics
 from .runtime import pick_device, synchronize
@@ -63,17 +62,6 @@ class MetaHistory:
     @property
     def total_seconds(self) -> float:
         return self.seconds[-1] if self.seconds else 0.0
-
-
-def _cpu_copy(obj):
-    """``obj`` (tensors in nested dicts / lists) with every tensor detached, cloned, on the CPU."""
-    if torch.is_tensor(obj):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu_copy(v) for v in obj)
-    return copy.deepcopy(obj)
 
 
 class _Learner:
@@ -128,12 +116,12 @@ class _Learner:
 
         Taught in chapter 02, § 2 · Five ways to meet a new task.
         """
-        state = {"model": _cpu_copy(self.model.state_dict())}
+        state = {"model": cpu_copy(self.model.state_dict())}
         lr = getattr(self, "inner_lr", None)
         if isinstance(lr, dict):
-            state["inner_lr"] = _cpu_copy(lr)
+            state["inner_lr"] = cpu_copy(lr)
         if resume:
-            state["optimizer"] = _cpu_copy(self.optimizer.state_dict())
+            state["optimizer"] = cpu_copy(self.optimizer.state_dict())
             state["history"] = asdict(self.history) if self.history is not None else None
         return state
 
@@ -156,6 +144,44 @@ class _Learner:
             self.optimizer.load_state_dict(state["optimizer"])
         if "history" in state:
             self.history = MetaHistory(**state["history"]) if state["history"] is not None else None
+
+    #: What :meth:`variant` may change (the constructor's argument names).
+    VARIANT_SETTINGS: tuple = ()
+
+    def variant(self, *, copy_model: bool = False, **changes) -> "_Learner":
+        """A new learner of the same kind with some of ``VARIANT_SETTINGS`` changed (as the
+        constructor takes them), e.g. ``maml.variant(first_order=True, adapt="head")``.
+
+        * ``copy_model=False`` (default): the network and (Meta-SGD) the learned step sizes are
+          SHARED: a second view on the same trained θ; meta-training it changes the original too.
+        * ``copy_model=True``: they are deep copies; nothing is shared.
+
+        Never shared: settings, adapted names, history (none yet) and the outer optimizer (a fresh
+        one of the same type and hyperparameters over the variant's tensors, without moment estimates).
+
+        Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
+        """
+        unknown = sorted(set(changes) - set(self.VARIANT_SETTINGS))
+        if unknown:
+            raise course_error(f"{type(self).__name__}.variant(...)", f"settings among {list(self.VARIANT_SETTINGS)}",
+                               repr(unknown), "build a new learner for anything else")
+        new = copy.copy(self)
+        new.model = copy.deepcopy(self.model) if copy_model else self.model
+        new.history = None
+        new._vary(changes, copy_model)
+        mine = new._tensors()   # the fresh optimizer: same groups and hyperparameters, the variant's tensors
+        swap = {id(t): mine[k] for k, t in self._tensors().items()}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [swap[id(p)] for p in g["params"]]}
+                  for g in self.optimizer.param_groups]
+        new.optimizer = type(self.optimizer)(groups, **self.optimizer.defaults)
+        return new
+
+    def _tensors(self) -> dict:
+        """Every tensor the outer optimizer may update, by a stable name."""
+        return {f"model.{k}": p for k, p in self.model.named_parameters()}
+
+    def _vary(self, changes: dict, copy_model: bool) -> None:
+        """Apply ``changes`` to a fresh shallow copy (learners with settings override this)."""
 
     def meta_step(self, batch) -> tuple[float, float]:
         self.train_mode(True)
@@ -228,53 +254,27 @@ class MAML(_Learner):
         self.optimizer = torch.optim.Adam(meta_params, lr=outer_lr)
         self.history = None
 
-    #: What :meth:`variant` may change.
     VARIANT_SETTINGS = ("first_order", "adapt", "inner_steps", "eval_steps", "chunk_size", "vectorize")
 
-    def variant(self, *, copy_model: bool = False, **changes) -> "MAML":
-        """A new learner of the same kind with some of :data:`VARIANT_SETTINGS` changed (as the
-        constructor takes them), e.g. ``maml.variant(first_order=True, adapt="head")``.
-
-        * ``copy_model=False`` (default): the network and (Meta-SGD) the learned step sizes are
-          SHARED: a second view on the same trained θ; meta-training it changes the original too.
-        * ``copy_model=True``: they are deep copies; nothing is shared.
-
-        Never shared: the settings, the adapted names, the history (the variant starts with none)
-        and the outer optimizer (a fresh one of the same type and hyperparameters, over the
-        variant's own tensors, without the original's moment estimates).
-
-        Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
-        """
-        unknown = sorted(set(changes) - set(self.VARIANT_SETTINGS))
-        if unknown:
-            raise course_error("variant(...)", f"settings among {list(self.VARIANT_SETTINGS)}",
-                               repr(unknown), "build a new learner for anything else")
-        new = copy.copy(self)
-        new.model = copy.deepcopy(self.model) if copy_model else self.model
+    def _tensors(self) -> dict:
+        out = super()._tensors()
         if isinstance(self.inner_lr, dict):
-            new.inner_lr = ({k: v.detach().clone().requires_grad_(True) for k, v in self.inner_lr.items()}
-                            if copy_model else dict(self.inner_lr))
-        new.adapt_names = (_adapt_names(new.model, changes["adapt"]) if "adapt" in changes
-                           else list(self.adapt_names))
-        if "first_order" in changes:
-            new.first_order = bool(changes["first_order"])
+            out.update({f"inner_lr.{k}": v for k, v in self.inner_lr.items()})
+        return out
+
+    def _vary(self, changes: dict, copy_model: bool) -> None:
+        if isinstance(self.inner_lr, dict):   # Meta-SGD's step sizes: shared like the network, or copied
+            self.inner_lr = ({k: v.detach().clone().requires_grad_(True) for k, v in self.inner_lr.items()}
+                             if copy_model else dict(self.inner_lr))
+        self.adapt_names = (_adapt_names(self.model, changes["adapt"]) if "adapt" in changes
+                            else list(self.adapt_names))
+        self.first_order = bool(changes.get("first_order", self.first_order))
         for key in ("inner_steps", "eval_steps"):
             if key in changes:
-                setattr(new, key, int(changes[key]))
+                setattr(self, key, int(changes[key]))
         for key in ("chunk_size", "vectorize"):
             if key in changes:
-                setattr(new, key, changes[key])
-        # the fresh optimizer: same groups and hyperparameters, over the variant's own tensors
-        old = dict(self.model.named_parameters())
-        mine = dict(new.model.named_parameters())
-        swap = {id(p): mine[k] for k, p in old.items()}
-        if isinstance(self.inner_lr, dict):
-            swap.update({id(v): new.inner_lr[k] for k, v in self.inner_lr.items()})
-        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [swap[id(p)] for p in g["params"]]}
-                  for g in self.optimizer.param_groups]
-        new.optimizer = type(self.optimizer)(groups, **self.optimizer.defaults)
-        new.history = None
-        return new
+                setattr(self, key, changes[key])
 
     def _params(self):
         return Fn.model_params(self.model)

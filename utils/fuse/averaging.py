@@ -221,9 +221,9 @@ def barrier_height(values) -> float:
 @dataclass
 class PathResult:
     """Loss and accuracy at each ``alpha`` of the straight line ``(1 - alpha) * A + alpha * B``."""
-    alphas: list
-    loss: list
-    accuracy: list
+    alphas: list[float]
+    loss: list[float]
+    accuracy: list[float]
 
     @property
     def barrier(self) -> float:
