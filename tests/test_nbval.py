@@ -12,7 +12,6 @@ so the committed file is never touched.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
