@@ -80,3 +80,24 @@ def test_cache_folder_exists_and_its_contents_are_ignored():
         pytest.skip("not a git checkout")
     assert out.returncode == 0, "data/cache/x.pt is not git-ignored"
     assert kept.returncode == 1, "data/cache/.gitignore itself must be tracked"
+
+
+def test_shipped_omniglot_is_tracked_and_other_zips_are_not():
+    """data/omniglot/ ships the two minimal sets with their LICENSE and README; anything else put
+    there (the full sets, all_runs.zip) stays out of git."""
+    data = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    shipped = sorted(n for n, f in data["files"].items() if f.get("shipped"))
+    assert shipped == ["images_background_small1.zip", "images_background_small2.zip"]
+    for name in shipped:
+        assert re.fullmatch(r"[0-9a-f]{64}", data["files"][name]["sha256"])
+    try:
+        for name in shipped + ["LICENSE", "README.md"]:
+            assert subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", f"data/omniglot/{name}"]).returncode == 1, name
+        ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "data/omniglot/images_background.zip"])
+    except FileNotFoundError:
+        pytest.skip("git is not installed")
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0, "a downloaded full set in data/omniglot/ must stay out of git"
+    text = (DATA / "README.md").read_text(encoding="utf-8")
+    assert "data/omniglot" in text or "omniglot/images_background_small1.zip" in text

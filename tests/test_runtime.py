@@ -128,3 +128,23 @@ def test_every_course_variable_is_named_in_runtime_only():
     assert not spelled, f"use the constants of utils.runtime instead of the literal names: {spelled}"
     runtime_text = (root / "runtime.py").read_text(encoding="utf-8")
     assert all(f'"{n}"' in runtime_text for n in COURSE_ENV_NAMES)
+
+
+def test_thread_policy_small_work_override_and_bad_value(monkeypatch):
+    from utils.runtime import THREADS_ENV, free_cores, threads_for, torch_threads, usable_cores
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert threads_for(1e3) == 1 and threads_for(None) == 1  # a sinusoid MLP step: one thread
+    assert 1 <= threads_for(1e12) <= usable_cores()
+    assert 0.0 <= free_cores(0.02) <= usable_cores()
+    assert threads_for(1e3, threads=3) == 3
+    monkeypatch.setenv(THREADS_ENV, "2")
+    assert threads_for(1e3) == 2 and threads_for(1e12, threads=1) == 1
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(CourseError, match=THREADS_ENV):
+        threads_for(1e3)
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

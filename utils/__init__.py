@@ -26,14 +26,20 @@ Tasks and data
     - :mod:`utils.glyphs`       the embedded procedural few-shot image set
     - :mod:`utils.digits`       scikit-learn's handwritten digits as tensors
     - :mod:`utils.omniglot`     the real Omniglot release (shipped minimal sets, checksummed download)
+    - :mod:`utils.lake`         Lake-style one-shot runs on held-out Omniglot alphabets; the shipped ProtoNet
 
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``; ``cosine_schedule`` for ``meta_train``
     - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
+    - :mod:`utils.folded`       a meta-batch folded into channel groups (one grouped conv for all tasks)
     - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
       (``state_dict`` / ``load_state_dict``, ``meta_train(..., schedule=)``, ``MAML.variant``)
+    - :mod:`utils.transfer`     the pre-train + fine-tune baseline (``FineTuneBaseline``)
     - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
+    - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
+    - :mod:`utils.blackbox`     model-based learners: a Conditional Neural Process, support attention (chapter 03)
+    - :mod:`utils.learned_optimizer` a coordinatewise learned update rule and its problem families (chapter 03)
 
 Model-to-model maps
     - :mod:`utils.distill`      knowledge distillation (chapter 04)
@@ -43,6 +49,7 @@ Model-to-model maps
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
     - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
     - :mod:`utils.meta_lab`     chapter 02's measuring kit: memory, work, schedules, cached learners
+    - :mod:`utils.families_lab` chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.glossary`     the bilingual glossary
@@ -59,10 +66,11 @@ __version__ = "0.2.0"
 ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
-    "tasks", "episodes", "glyphs", "digits", "omniglot",
-    "models", "training", "functional", "meta", "meta_eval",
+    "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
+    "models", "training", "functional", "folded", "meta", "transfer", "meta_eval",
+    "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview",
+    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview")
+KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab")

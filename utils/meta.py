@@ -25,12 +25,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import folded
 from . import functional as Fn
 from .vocab import TaskSource, split_batch
 from .cache import cpu_copy
 from .errors import course_error
 from .models import use_batch_statistics
-from .runtime import pick_device, synchronize
+from .runtime import pick_device, synchronize, threads_for, torch_threads
 
 
 # ----------------------------------------------------------------------------- sources
@@ -62,6 +63,20 @@ class MetaHistory:
     @property
     def total_seconds(self) -> float:
         return self.seconds[-1] if self.seconds else 0.0
+
+
+@dataclass
+class MetaResult:
+    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
+    metric: str
+    mean: float
+    ci95: float
+    values: list
+
+    def __str__(self) -> str:
+        if self.metric == "accuracy":
+            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
+        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
 class _Learner:
@@ -228,7 +243,12 @@ class MAML(_Learner):
         learn_inner_lr: learn one step size per parameter entry (Meta-SGD), initialised to ``inner_lr``.
         outer_lr: Adam step size of the outer loop.
         chunk_size: tasks per ``vmap`` chunk (``None``: the whole meta-batch at once).
-        vectorize: ``False`` uses the per-task Python loop (the reference; slower).
+        vectorize: ``False`` uses the per-task Python loop (the reference; slower). ``True``
+            folds the tasks into channel groups (:mod:`utils.folded`) for networks of conv, norm,
+            pooling and linear layers, and uses ``torch.func.vmap`` for any other model.
+        threads: CPU threads for a meta-step; ``None`` lets :func:`utils.runtime.threads_for`
+            choose from the step's size and the cores other processes leave free
+            (``COURSE_THREADS`` overrides it).
 
     Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
@@ -236,8 +256,9 @@ class MAML(_Learner):
     def __init__(self, model: nn.Module, inner_lr: float = 0.4, inner_steps: int = 1,
                  eval_steps: int | None = None, first_order: bool = False, adapt: str = "all",
                  learn_inner_lr: bool = False, outer_lr: float = 1e-3, chunk_size: int | None = None,
-                 vectorize: bool = True, device="auto"):
+                 vectorize: bool = True, device="auto", threads: int | None = None):
         self.device = pick_device(device)
+        self.threads, self._thread_choice = threads, (None, -1e9)
         use_batch_statistics(model)
         self.model = model.to(self.device)
         self.inner_steps, self.first_order = int(inner_steps), bool(first_order)
@@ -282,11 +303,36 @@ class MAML(_Learner):
     def meta_loss(self, sx, sy, qx, qy):
         """Mean query loss after inner adaptation over a batch of tasks (the meta-objective)."""
         params, buffers = self._params()
+        if self.vectorize and folded.supports(self.model):
+            losses, accs = folded.folded_meta_loss(self.model, params, sx, sy, qx, qy, self.inner_steps,
+                                                   self.inner_lr, self.first_order, self.adapt_names,
+                                                   self.chunk_size)
+            return losses.mean(), accs.mean()
         fn = Fn.vmap_meta_loss if self.vectorize else Fn.loop_meta_loss
         kw = dict(chunk_size=self.chunk_size) if self.vectorize else {}
         losses, accs = fn(self.model, params, buffers, sx, sy, qx, qy, self.inner_steps,
                           self.inner_lr, self.first_order, self.adapt_names, **kw)
         return losses.mean(), accs.mean()
+
+    def meta_step(self, batch) -> tuple[float, float]:
+        """One outer step, on the CPU threads :meth:`step_threads` chooses."""
+        with torch_threads(self.step_threads(batch)):
+            return super().meta_step(batch)
+
+    def step_threads(self, batch) -> int:
+        """CPU threads for a meta-step on ``batch`` (re-decided at most every 5 s; see ``threads``)."""
+        if self.device.type != "cpu":
+            return torch.get_num_threads()
+        choice, when = self._thread_choice
+        if choice is None or time.perf_counter() - when > 5.0:
+            sx, _, qx, _ = batch
+            # a lower bound on the step's FLOPs, from shapes alone (no operator is dispatched):
+            # 2 per parameter and example, forward + backward (x3), support and query passes
+            n_params = sum(p.numel() for p in self.model.parameters())
+            work = 6 * n_params * sx.shape[0] * (sx.shape[1] * self.inner_steps + qx.shape[1])
+            choice = threads_for(work, self.threads)
+            self._thread_choice = (choice, time.perf_counter())
+        return choice
 
     def adapt(self, support_x, support_y, steps: int | None = None) -> Fn.Params:
         """Adapted parameters for one task (no graph kept)."""
@@ -427,73 +473,4 @@ class ProtoNet(_Learner):
         return float(loss), float(acc)
 
 
-# ----------------------------------------------------------------------------- transfer baseline
-class FineTuneBaseline(_Learner):
-    """Pre-train one model on all meta-training data, then fine-tune it on each new support set.
-
-    * Regression (sinusoid): :meth:`meta_train` fits the model to points of many tasks at once
-      (it can only learn their average function); :meth:`evaluate_task` fine-tunes all weights.
-    * Classification: :meth:`pretrain_classes` trains ``model`` (a Classifier over all
-      meta-training classes) with ordinary supervised learning; :meth:`evaluate_task` puts a fresh
-      N-way linear head on the frozen features (``finetune="head"``, as Chen et al. 2019's
-      Baseline) or fine-tunes everything (``"all"``).
-
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
-    """
-
-    def __init__(self, model: nn.Module, lr: float = 1e-3, finetune_lr: float = 0.01,
-                 finetune_steps: int = 10, finetune: str = "all", device="auto"):
-        self.device = pick_device(device)
-        self.model = model.to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
-        self.finetune_lr, self.finetune_steps, self.finetune = finetune_lr, finetune_steps, finetune
-        if finetune not in ("all", "head"):
-            raise course_error("finetune", "'all' or 'head'", repr(finetune), "pick one")
-        self.history = None
-
-    def meta_loss(self, sx, sy, qx, qy):
-        x, y = torch.cat([sx, qx], 1).flatten(0, 1), torch.cat([sy, qy], 1).flatten(0, 1)
-        return Fn.loss_and_accuracy(self.model(x), y)
-
-    def pretrain_classes(self, images, labels, epochs: int = 5, batch_size: int = 128,
-                         progress: bool = True, seed: int = 0):
-        """Supervised pre-training on meta-training images with labels remapped to ``0..C-1``."""
-        from .training import fit
-        return fit(self.model, (images, labels), epochs=epochs, batch_size=batch_size,
-                   device=self.device, progress=progress, seed=seed)
-
-    def evaluate_task(self, support_x, support_y, query_x, query_y, steps: int | None = None):
-        steps = self.finetune_steps if steps is None else steps
-        sx, sy = support_x.to(self.device), support_y.to(self.device)
-        qx, qy = query_x.to(self.device), query_y.to(self.device)
-        if sy.dtype in (torch.int64, torch.int32):
-            return self._finetune_classifier(sx, sy, qx, qy, steps)
-        model = copy.deepcopy(self.model)
-        opt = torch.optim.SGD(model.parameters(), lr=self.finetune_lr)
-        for _ in range(steps):
-            opt.zero_grad()
-            F.mse_loss(model(sx), sy).backward()
-            opt.step()
-        with torch.no_grad():
-            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
-        return float(loss), float(acc)
-
-    def _finetune_classifier(self, sx, sy, qx, qy, steps):
-        n_way = int(sy.max()) + 1
-        model = copy.deepcopy(self.model)
-        model.eval()  # frozen BatchNorm statistics from pre-training
-        head = nn.Linear(model.head.in_features, n_way).to(self.device)
-        nn.init.zeros_(head.weight), nn.init.zeros_(head.bias)
-        model.head = head
-        params = head.parameters() if self.finetune == "head" else model.parameters()
-        opt = torch.optim.Adam(params, lr=self.finetune_lr)
-        with torch.no_grad():
-            fs = model.features(sx) if self.finetune == "head" else None
-        for _ in range(steps):
-            opt.zero_grad()
-            logits = head(fs) if fs is not None else model(sx)
-            F.cross_entropy(logits, sy).backward()
-            opt.step()
-        with torch.no_grad():
-            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
-        return float(loss), float(acc)
+from .transfer import FineTuneBaseline  # noqa: E402 - re-exported: its own module (utils.transfer)

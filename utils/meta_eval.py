@@ -14,8 +14,6 @@ family; it does not cover the variation between training runs (see :func:`utils.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -24,25 +22,11 @@ from tqdm.auto import tqdm
 from . import functional as Fn
 from .errors import course_error
 from .fuse.calibration import accuracy
-from .meta import MAML, ProtoNet, protonet_logits
+from .meta import MAML, MetaResult, ProtoNet, protonet_logits
 from .stats import mean_ci95
 from .vocab import TaskSource, split_batch
 
 __all__ = ["MetaResult", "meta_evaluate", "evaluate_vectorized", "adapted_outputs", "evaluate_adapted_ensemble"]
-
-
-@dataclass
-class MetaResult:
-    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
-    metric: str
-    mean: float
-    ci95: float
-    values: list
-
-    def __str__(self) -> str:
-        if self.metric == "accuracy":
-            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
-        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
 def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None,

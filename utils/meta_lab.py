@@ -257,3 +257,23 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
     return {"body": math.sqrt(body_num / max(body_den, 1e-12)),
             "head": math.sqrt(head_num / max(head_den, 1e-12)),
             "feature_cosine": float(sum(cos) / len(cos))}
+
+
+def learner_state(learner) -> dict:
+    """Model weights (CPU copies) and, for Meta-SGD, the learned step sizes of any learner with a
+    ``model`` (also those outside :mod:`utils.meta`; learners of :mod:`utils.meta` have
+    ``learner.state_dict(resume=False)``, the same format)."""
+    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
+    lr = getattr(learner, "inner_lr", None)
+    if isinstance(lr, dict):
+        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
+    return state
+
+
+def load_learner_state(learner, state: dict) -> None:
+    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
+    learner.model.load_state_dict(state["model"])
+    if "inner_lr" in state:
+        with torch.no_grad():
+            for k, v in state["inner_lr"].items():
+                learner.inner_lr[k].copy_(v)

@@ -47,7 +47,7 @@ SANDBOXED_ENV = "COURSE_SANDBOXED"
 GRADING_NOTES_ENV = "COURSE_GRADING_NOTES"
 #: Every environment variable the course reads.
 COURSE_ENV_NAMES = (FAST_ENV, HEADLESS_ENV, FIGURES_DIR_ENV, CACHE_DIR_ENV, CACHE_RO_ENV, CHECKPOINT_DIR_ENV,
-                    SANDBOX_ENV, SANDBOXED_ENV, GRADING_NOTES_ENV)
+                    SANDBOX_ENV, SANDBOXED_ENV, GRADING_NOTES_ENV, "COURSE_THREADS")
 #: BLAS/OpenMP threads of a headless run unless the caller chose otherwise.
 HEADLESS_THREADS = "2"
 
@@ -157,3 +157,113 @@ def reset_peak_memory(device: torch.device | str) -> None:
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+
+
+# ----------------------------------------------------------------------------- CPU threads
+THREADS_ENV = "COURSE_THREADS"
+SMALL_WORKLOAD_FLOPS = 2e8  # below this many FLOPs per step a second thread costs more than it gives
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS tells, else ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _busy_jiffies() -> tuple[float, float] | None:
+    """``(busy, total)`` CPU time of the whole machine from ``/proc/stat`` (Linux), else ``None``."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def free_cores(window_s: float = 0.1) -> float:
+    """Cores that other processes left idle over the last ``window_s`` seconds (Linux; elsewhere
+    every usable core counts as free). This process's own CPU time is counted as free, so the
+    answer does not depend on how many threads the caller itself is running."""
+    cores = usable_cores()
+    a, own_a = _busy_jiffies(), time.process_time()
+    if a is None:
+        return float(cores)
+    time.sleep(window_s)
+    b, own_b = _busy_jiffies(), time.process_time()
+    total = (b[1] - a[1]) or 1.0
+    ncpu = os.cpu_count() or cores
+    busy_cores = ncpu * (b[0] - a[0]) / total  # machine-wide, in cores
+    others = max(0.0, busy_cores - (own_b - own_a) / max(window_s, 1e-9))
+    return max(0.0, min(float(cores), ncpu - others))
+
+
+def threads_for(flops_per_step: float | None = None, threads: int | None = None) -> int:
+    """Intra-op threads for a workload of ``flops_per_step`` floating-point operations per step.
+
+    Chapter 02, "Vectorizing the inner loop": two threads help only when (1) one step holds
+    enough arithmetic to split (a sinusoid MLP's meta-batch does not: the threads spend their
+    time waiting for each other) and (2) a second core is actually free — on a busy laptop a
+    thread that must wait for a core stalls the other one at every operation, which made the
+    vectorized path 25× slower under load. So:
+
+    * ``threads`` (an explicit argument) or the environment variable ``COURSE_THREADS`` wins;
+    * a workload under ``SMALL_WORKLOAD_FLOPS`` (or of unknown size) gets 1 thread;
+    * a larger one gets as many threads as there are cores left idle by other processes
+      (:func:`free_cores`, measured now over 0.1 s), at least 1.
+    """
+    choice = threads if threads is not None else os.environ.get(THREADS_ENV, "").strip() or None
+    if choice is not None:
+        try:
+            n = int(choice)
+        except (TypeError, ValueError):
+            n = 0
+        if n < 1:
+            raise course_error(THREADS_ENV if threads is None else "threads", "a positive integer",
+                               repr(choice), f"pass e.g. 1, or unset {THREADS_ENV} to let the course choose")
+        return n
+    if flops_per_step is None or flops_per_step < SMALL_WORKLOAD_FLOPS:
+        return 1
+    return max(1, min(usable_cores(), int(free_cores() + 0.5)))
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with ``torch.set_num_threads(n)``; the previous setting is restored after."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(int(n))
+    try:
+        yield int(n)
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+_MEMORY_REUSE = []
+
+
+def reuse_freed_memory(limit_mb: int = 1024) -> bool:
+    """Ask glibc's allocator to keep freed blocks of up to ``limit_mb`` MiB for reuse (Linux only).
+
+    By default glibc hands every allocation above 32 MiB straight back to the OS when it is
+    freed, so a step that makes many large temporaries (the tasks of a meta-batch folded into
+    one wide image, :mod:`utils.folded`) pays page faults on each of them, every step: on the
+    course's 2-core machine that more than doubled the time of elementwise operations. Called
+    once by the folded path; the price is that the process keeps its peak memory. Returns
+    whether the allocator accepted (``False`` off glibc)."""
+    if _MEMORY_REUSE:
+        return _MEMORY_REUSE[0]
+    ok = False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        limit = int(limit_mb) * 2**20
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = bool(libc.mallopt(M_MMAP_THRESHOLD, limit)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2 * limit))
+    except (OSError, AttributeError):
+        ok = False
+    _MEMORY_REUSE.append(ok)
+    return ok

@@ -814,4 +814,59 @@ import torch.nn.functional as F
 def soft_accuracy(logits, labels):
     return F.softmax(logits, dim=0).gather(1, labels.long().unsqueeze(1)).mean()
 ''', ["test-bug10-fix"]),
+
+    # ------------------------------------------------------------------ ex-cnp
+    ("ex-cnp", "sums the support representations instead of averaging them",
+     '''import math
+import torch
+import torch.nn.functional as F
+
+
+def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
+    r = encoder(torch.cat([support_x, support_y], dim=-1)).sum(dim=1)
+    r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
+    out = decoder(torch.cat([r, query_x], dim=-1))
+    mean, std = out[..., :1], 0.01 + 0.99 * F.softplus(out[..., 1:])
+    nll = torch.log(std) + (query_y - mean) ** 2 / (2 * std ** 2) + 0.5 * math.log(2 * math.pi)
+    return nll.mean()
+''', ["test-cnp"]),
+    ("ex-cnp", "mean squared error instead of the Gaussian likelihood (sigma never trained)",
+     '''import math
+import torch
+import torch.nn.functional as F
+
+
+def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
+    r = encoder(torch.cat([support_x, support_y], dim=-1)).mean(dim=1)
+    r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
+    out = decoder(torch.cat([r, query_x], dim=-1))
+    return F.mse_loss(out[..., :1], query_y)
+''', ["test-cnp"]),
+    ("ex-cnp", "exp(channel 1) as the standard deviation instead of 0.01 + 0.99 softplus",
+     '''import math
+import torch
+import torch.nn.functional as F
+
+
+def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
+    r = encoder(torch.cat([support_x, support_y], dim=-1)).mean(dim=1)
+    r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
+    out = decoder(torch.cat([r, query_x], dim=-1))
+    mean, std = out[..., :1], torch.exp(out[..., 1:])
+    nll = torch.log(std) + (query_y - mean) ** 2 / (2 * std ** 2) + 0.5 * math.log(2 * math.pi)
+    return nll.mean()
+''', ["test-cnp"]),
+    ("ex-cnp", "delegates to the engine's utils.blackbox.gaussian_nll and mean_aggregate",
+     '''import math
+import torch
+import torch.nn.functional as F
+
+
+def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
+    from utils.blackbox import gaussian_nll, mean_aggregate
+    r = mean_aggregate(encoder(torch.cat([support_x, support_y], dim=-1)))
+    r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
+    out = decoder(torch.cat([r, query_x], dim=-1))
+    return gaussian_nll(out[..., :1], 0.01 + 0.99 * F.softplus(out[..., 1:]), query_y).mean()
+''', ["test-cnp"]),
 ]

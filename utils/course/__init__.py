@@ -7,6 +7,7 @@
 Command line
     - :mod:`utils.course.cli`            ``python -m utils.course`` (also ``__main__``)
     - :mod:`utils.course.bench`          ``course bench``: speed and accuracy benchmarks
+    - :mod:`utils.course.bench_maml`     ``bench maml-throughput``: quiet vs contended, peer libraries
     - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
     - :mod:`utils.course.book`           ``course book``: the course as a static website
 
@@ -31,6 +32,6 @@ Test fixtures
 """
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "bench", "progress", "book", "notebooks", "execute", "sync", "nbgrader_course",
+MODULES = ("cli", "bench", "bench_maml", "progress", "book", "notebooks", "execute", "sync", "nbgrader_course",
            "grading", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
            "check_tests", "mc_fairness", "fixtures")

@@ -1,0 +1,196 @@
+"""Chapter 03's recipes, task sources and shipped checkpoints (the families of meta-learners).
+
+* :func:`cnp_recipe` / :func:`lopt_recipe` — the settings the chapter trains its CNP (sinusoids,
+  the same K and number of training tasks as chapter 02's MAML) and its learned optimiser with;
+  :func:`make_cnp`, :func:`train_cnp`, :func:`make_lopt`, :func:`train_lopt` build and train them.
+* :func:`load_or_train` — restore a learner from ``data/checkpoints`` (trained with the full-mode
+  recipe by ``python -m utils.families_lab train``) or train it here.
+* :func:`task_pool_source` — a source that draws only from a fixed pool of sinusoid tasks, with
+  optional task augmentation (§4, meta-overfitting); :func:`nll_and_mse` scores a CNP on tasks.
+* :func:`digit_episodes` — 5-way episodes of scikit-learn's digits, upsampled to the glyphs'
+  28×28 (§5, cross-domain).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+
+import torch
+from torch.nn import functional as F
+
+from .blackbox import CNP, CNPLearner, gaussian_nll
+from .cache import settings_key
+from .checkpoints import load_checkpoint, save_checkpoint
+from .episodes import EpisodeSampler
+from .learned_optimizer import LearnedOptimizer, LSTMRule, sample_quadratics
+from .meta import sinusoid_source
+from .meta_lab import learner_state, load_learner_state
+from .tasks import SinusoidFamily, TaskBatch
+from .vocab import TaskSource
+
+
+# ----------------------------------------------------------------------------- recipes
+def cnp_recipe(fast: bool = False) -> dict:
+    """CNP on sinusoids: K = 10 support and 10 query points, 10,000 steps of 100 tasks (the
+    number of training tasks chapter 02's MAML saw), Adam 1e-3."""
+    return dict(method="CNP", k=10, k_query=10, hidden=64, r_dim=64, lr=1e-3,
+                iterations=300 if fast else 10000, meta_batch=100)
+
+
+def lopt_recipe(fast: bool = False) -> dict:
+    """Learned optimiser: LSTM (20 units) on 10-d random quadratics, 50-step horizon in unrolls
+    of 10, meta-batch 32, Adam 3e-3."""
+    return dict(method="learned optimiser", dim=10, hidden=20, lr=3e-3, unroll=10, horizon=50,
+                iterations=40 if fast else 500, meta_batch=32)
+
+
+def make_cnp(settings: dict, seed: int, device="cpu") -> CNPLearner:
+    torch.manual_seed(seed)
+    return CNPLearner(CNP(hidden=settings["hidden"], r_dim=settings["r_dim"]), lr=settings["lr"], device=device)
+
+
+def train_cnp(learner: CNPLearner, settings: dict, seed: int) -> list:
+    src = sinusoid_source(SinusoidFamily(), settings["k"], settings["k_query"], seed=seed)
+    return learner.meta_train(src, settings["iterations"], settings["meta_batch"], progress=False).loss
+
+
+def make_lopt(settings: dict, seed: int, device="cpu") -> LearnedOptimizer:
+    torch.manual_seed(seed)
+    return LearnedOptimizer(LSTMRule(hidden=settings["hidden"]), lr=settings["lr"], unroll=settings["unroll"],
+                            horizon=settings["horizon"], device=device)
+
+
+def train_lopt(learner: LearnedOptimizer, settings: dict, seed: int) -> list:
+    g = torch.Generator().manual_seed(seed)
+    return learner.meta_train(lambda B: sample_quadratics(B, settings["dim"], generator=g),
+                              settings["iterations"], settings["meta_batch"]).loss
+
+
+GROUPS = {"cnp": (cnp_recipe, make_cnp, train_cnp), "lopt": (lopt_recipe, make_lopt, train_lopt)}
+
+
+def checkpoint_name(group: str, seed: int) -> str:
+    """File stem of a chapter 03 checkpoint: ``ch03-cnp-seed0``, ``ch03-lopt-seed1``..."""
+    return f"ch03-{group}-seed{seed}"
+
+
+def load_or_train(group: str, seed: int, retrain: bool = False, fast: bool = False, device="cpu"):
+    """``(learner, info)``: the shipped full-mode checkpoint, or (``retrain``) a learner trained here
+    with the FAST or full recipe. ``info``: ``curve`` (training losses, means of 20 when loaded),
+    ``seconds`` (training wall time, machine-dependent), ``source`` (a label for figures)."""
+    recipe, make, train = GROUPS[group]
+    settings = recipe(fast=fast and retrain)
+    learner = make(settings, seed, device)
+    if not retrain:
+        state, manifest = load_checkpoint(checkpoint_name(group, seed), settings)
+        load_learner_state(learner, state)
+        return learner, dict(curve=manifest["curve_means_of_20"], seconds=manifest["seconds"], settings=settings,
+                             source=f"loaded from data/checkpoints (full-mode training, {settings['iterations']:,} "
+                                    f"iterations x {settings['meta_batch']}, seed {seed})")
+    start = time.perf_counter()
+    curve = train(learner, settings, seed)
+    return learner, dict(curve=[float(v) for v in curve], seconds=time.perf_counter() - start, settings=settings,
+                         source=f"trained here ({settings['iterations']:,} iterations x {settings['meta_batch']})")
+
+
+def train_checkpoint(group: str, seed: int, command: str) -> dict:
+    """Train ``group`` with its full-mode recipe and ``seed``; save ``NAME.pt`` and ``NAME.json``."""
+    recipe, make, train = GROUPS[group]
+    settings = recipe()
+    learner = make(settings, seed)
+    start = time.perf_counter()
+    curve = train(learner, settings, seed)
+    seconds = time.perf_counter() - start
+    manifest = dict(name=checkpoint_name(group, seed), command=command, settings=settings,
+                    settings_hash=settings_key(settings), seed=seed,
+                    curve_head=[round(float(v), 6) for v in curve[:50]],
+                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
+                                       for i in range(0, len(curve), 20)],
+                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
+                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    save_checkpoint(manifest["name"], learner_state(learner), manifest)
+    return manifest
+
+
+# ----------------------------------------------------------------------------- §4 meta-overfitting
+def task_pool_source(n_tasks: int, k: int = 10, k_query: int = 10, augment: bool = False, seed: int = 0):
+    """A source that only ever draws from ``n_tasks`` fixed sinusoid tasks (fresh x each time).
+
+    ``augment``: task augmentation — each draw rescales the amplitude by U[0.7, 1.3] and shifts the
+    phase by U[-0.5, 0.5] rad, so the learner meets neighbours of the pool's tasks (the regression
+    counterpart of rotating glyph classes into new ones). ``source(B)`` → a :class:`TaskBatch`.
+    """
+    fam, g = SinusoidFamily(), torch.Generator().manual_seed(seed)
+    pool = fam.sample(n_tasks, 1, 1, generator=g)
+    lo, hi = fam.x_range
+
+    def source(batch: int) -> TaskBatch:
+        i = torch.randint(0, n_tasks, (batch,), generator=g)
+        amp, ph = pool.amplitude[i].clone(), pool.phase[i].clone()
+        if augment:
+            amp = amp * (0.7 + 0.6 * torch.rand(batch, generator=g))
+            ph = ph + torch.rand(batch, generator=g) - 0.5
+        xs = lo + (hi - lo) * torch.rand(batch, k, 1, generator=g)
+        xq = lo + (hi - lo) * torch.rand(batch, k_query, 1, generator=g)
+        return TaskBatch(xs, fam.evaluate(xs, amp, ph), xq, fam.evaluate(xq, amp, ph), amp, ph)
+    return source
+
+
+def nll_and_mse(learner: CNPLearner, tasks: TaskBatch) -> tuple[float, float]:
+    """Mean Gaussian NLL (nats per point) and MSE of the mean of a CNP on ``tasks``' query points."""
+    mean, std = learner.predict(tasks.support_x, tasks.support_y, tasks.query_x)
+    qy = tasks.query_y.to(mean.device)
+    return float(gaussian_nll(mean, std, qy).mean()), float(F.mse_loss(mean, qy))
+
+
+def overfitting_curves(source: TaskSource, val_tasks: TaskBatch, iterations: int, every: int, meta_batch: int = 16,
+                       seed: int = 0, device="cpu") -> dict:
+    """Train a fresh CNP on ``source``; every ``every`` iterations record the mean training NLL
+    of the last ``every`` iterations and the NLL on ``val_tasks``. Keeps the weights of the best
+    validation point (early stopping). Returns ``{"iteration", "train", "val", "best_iteration",
+    "learner" (final), "best_state"}``."""
+    learner = make_cnp(cnp_recipe(), seed, device)
+    out = dict(iteration=[], train=[], val=[], best_state=None)
+    for done in range(every, iterations + 1, every):
+        learner.meta_train(source, every, meta_batch, progress=False)
+        out["iteration"].append(done)
+        out["train"].append(sum(learner.history.loss[-every:]) / every)
+        out["val"].append(nll_and_mse(learner, val_tasks)[0])
+        if out["val"][-1] == min(out["val"]):
+            out["best_state"] = learner_state(learner)
+    out["best_iteration"] = out["iteration"][out["val"].index(min(out["val"]))]
+    out["learner"] = learner
+    return out
+
+
+# ----------------------------------------------------------------------------- §5 cross-domain
+def digit_episodes(split, n_way: int = 5, k_shot: int = 1, q_query: int = 15, seed: int = 0,
+                   size: int = 28) -> EpisodeSampler:
+    """An :class:`EpisodeSampler` over a :mod:`utils.digits` split, images resized to ``size``²
+    (bilinear) so that a glyph-trained encoder reads them; pixel values stay in [0, 1]."""
+    x = F.interpolate(split.x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return EpisodeSampler(x, split.y, n_way, k_shot, q_query, seed=seed)
+
+
+def main(argv=None) -> int:
+    """``python -m utils.families_lab train {cnp,lopt} [--seeds 0 1 2]``."""
+    p = argparse.ArgumentParser(prog="python -m utils.families_lab",
+                                description="Train chapter 03's shipped checkpoints (data/checkpoints/).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train and save checkpoints")
+    t.add_argument("group", choices=sorted(GROUPS))
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    for seed in args.seeds:
+        command = f"OMP_NUM_THREADS=1 python -m utils.families_lab train {args.group} --seeds {seed}"
+        m = train_checkpoint(args.group, seed, command)
+        print(json.dumps({k: m[k] for k in ("name", "seconds")}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Metric-based meta-learners beyond ProtoNet (chapter 03 §1): matching networks and ProtoMAML.
+
+Both follow :mod:`utils.meta`'s interface (``meta_train(source, iterations, meta_batch)``,
+``evaluate_task(support_x, support_y, query_x, query_y)``, and :func:`utils.meta_eval.meta_evaluate`
+for the mean ± 95% CI) and are vectorised over the tasks of a meta-batch with batched matrix
+products (no Python loop over tasks).
+
+* :func:`cosine_attention` — a matching network's classifier (Vinyals et al. 2016): each query
+  attends to every support example with a softmax over scaled cosine similarities, and its class
+  probabilities are the attention-weighted one-hot support labels.
+* :func:`protomaml_head` — ProtoMAML's output layer (Triantafillou et al. 2020): ``W_k = 2 c_k``,
+  ``b_k = -||c_k||²`` from the prototypes ``c_k``, so that before any step the logits are
+  ProtoNet's ``-||z - c_k||²`` plus ``||z||²``, the same for every class (the same softmax).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import course_error
+from .meta import MetaResult, _Learner
+from .meta_eval import meta_evaluate
+from .runtime import pick_device
+from .stats import mean_ci95
+from .vocab import TaskSource, split_batch
+
+
+def _check_labels(support_y: torch.Tensor, n_way: int) -> None:
+    if support_y.dtype not in (torch.int64, torch.int32):
+        raise course_error("support_y", "integer class labels", str(support_y.dtype), "pass int64 labels 0..N-1")
+    if support_y.numel() and (int(support_y.min()) < 0 or int(support_y.max()) >= n_way):
+        raise course_error("support_y", f"labels in 0..{n_way - 1}",
+                           f"labels {int(support_y.min())}..{int(support_y.max())}", "relabel the episode's classes 0..N-1")
+
+
+def cosine_attention(support_emb: torch.Tensor, support_y: torch.Tensor, query_emb: torch.Tensor,
+                     n_way: int, scale: float = 10.0) -> torch.Tensor:
+    """Matching-network class probabilities.
+
+    Args:
+        support_emb: ``(..., S, D)`` support embeddings; ``support_y``: ``(..., S)`` ints in ``0..n_way-1``.
+        query_emb: ``(..., M, D)``; leading dimensions (tasks) are broadcast.
+        scale: inverse temperature multiplying the cosine similarities (a cosine lies in [-1, 1],
+            too flat a range for a softmax on its own).
+    Returns:
+        ``(..., M, n_way)`` probabilities: ``a(q, s) = softmax_s(scale · cos(q, s))`` and
+        ``p(k | q) = Σ_s a(q, s) [y_s = k]``. Invariant to the order of the support set.
+    """
+    _check_labels(support_y, n_way)
+    s = F.normalize(support_emb, dim=-1)
+    q = F.normalize(query_emb, dim=-1)
+    attn = torch.softmax(scale * q @ s.transpose(-1, -2), dim=-1)       # (..., M, S)
+    return attn @ F.one_hot(support_y, n_way).to(attn.dtype)           # (..., M, N)
+
+
+def matching_log_probs(support_emb, support_y, query_emb, n_way: int, scale: float = 10.0) -> torch.Tensor:
+    """``log`` of :func:`cosine_attention` (clamped away from 0): what the cross-entropy reads."""
+    return cosine_attention(support_emb, support_y, query_emb, n_way, scale).clamp_min(1e-8).log()
+
+
+def protomaml_head(protos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ProtoMAML's initial linear head from prototypes ``(..., N, D)``: ``W = 2c`` ``(..., N, D)``
+    and ``b = -||c||²`` ``(..., N)``."""
+    return 2 * protos, -(protos ** 2).sum(-1)
+
+
+def _batched_prototypes(emb: torch.Tensor, y: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Class means for a batch of tasks: ``(B, S, D)``, ``(B, S)`` → ``(B, N, D)``."""
+    one_hot = F.one_hot(y, n_way).to(emb.dtype)                          # (B, S, N)
+    return one_hot.transpose(1, 2) @ emb / one_hot.sum(1).clamp_min(1).unsqueeze(-1)
+
+
+class _EpisodeLearner(_Learner):
+    """Shared plumbing: embed support and query images of a meta-batch in one encoder pass."""
+
+    def __init__(self, encoder: nn.Module, lr: float, device):
+        self.device = pick_device(device)
+        self.model = encoder.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.history = None
+
+    def _embed(self, sx, qx):
+        B, S, M = sx.shape[0], sx.shape[1], qx.shape[1]
+        emb = self.model(torch.cat([sx.flatten(0, 1), qx.flatten(0, 1)]))
+        return emb[:B * S].view(B, S, -1), emb[B * S:].view(B, M, -1)
+
+    def logits(self, sx, sy, qx, n_way: int, steps: int | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def meta_loss(self, sx, sy, qx, qy):
+        n_way = int(sy.max()) + 1
+        logits = self.logits(sx, sy, qx, n_way)
+        loss = F.cross_entropy(logits.flatten(0, 1), qy.flatten())
+        return loss, (logits.argmax(-1) == qy).float().mean()
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps=None):
+        """Adapt to one task, return its query ``(loss, accuracy)`` as floats."""
+        self.train_mode(False)
+        sx, sy = support_x.to(self.device)[None], support_y.to(self.device)[None]
+        qx, qy = query_x.to(self.device)[None], query_y.to(self.device)
+        logits = self.logits(sx, sy, qx, int(sy.max()) + 1, steps)[0].detach()
+        return float(F.cross_entropy(logits, qy)), float((logits.argmax(-1) == qy).float().mean())
+
+
+class MatchingNet(_EpisodeLearner):
+    """Matching networks (Vinyals et al. 2016) without the full-context embeddings: an encoder and
+    :func:`cosine_attention`. No gradient step at test time.
+
+    Args:
+        encoder: images ``(B, C, H, W)`` → embeddings ``(B, D)``; ``scale``: see :func:`cosine_attention`.
+    """
+
+    def __init__(self, encoder: nn.Module, lr: float = 1e-3, scale: float = 10.0, device="auto"):
+        super().__init__(encoder, lr, device)
+        self.scale = float(scale)
+
+    def logits(self, sx, sy, qx, n_way, steps=None):
+        es, eq = self._embed(sx, qx)
+        return matching_log_probs(es, sy, eq, n_way, self.scale)
+
+
+class ProtoMAML(_EpisodeLearner):
+    """ProtoMAML (Triantafillou et al. 2020), head-only variant: the head is initialised from the
+    prototypes (:func:`protomaml_head`), then ``inner_steps`` gradient steps of size ``inner_lr``
+    on the support cross-entropy adapt the head of every task at once (batched ``(B, N, D)``
+    weights). The meta-gradient flows through the steps (second order unless ``first_order``) and
+    through the prototypes into the encoder. With 0 steps it is ProtoNet.
+    """
+
+    def __init__(self, encoder: nn.Module, inner_lr: float = 0.1, inner_steps: int = 1,
+                 eval_steps: int | None = None, first_order: bool = False, lr: float = 1e-3, device="auto"):
+        super().__init__(encoder, lr, device)
+        self.inner_lr, self.inner_steps = float(inner_lr), int(inner_steps)
+        self.eval_steps = self.inner_steps if eval_steps is None else int(eval_steps)
+        self.first_order = bool(first_order)
+
+    def adapt_head(self, es, sy, n_way: int, steps: int):
+        """Head ``(W (B, N, D), b (B, N))`` after ``steps`` steps on support embeddings ``es`` ``(B, S, D)``."""
+        w, b = protomaml_head(_batched_prototypes(es, sy, n_way))
+        grad_on = torch.is_grad_enabled()
+        for _ in range(steps):
+            with torch.enable_grad():
+                if not w.requires_grad:
+                    w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
+                logits = es @ w.transpose(1, 2) + b[:, None]
+                # sum over tasks of each task's mean loss: the gradient of task t is its own
+                loss = F.cross_entropy(logits.flatten(0, 1), sy.flatten(), reduction="none").view(sy.shape).mean(1).sum()
+                gw, gb = torch.autograd.grad(loss, (w, b), create_graph=grad_on and not self.first_order)
+            w, b = w - self.inner_lr * gw, b - self.inner_lr * gb
+            if not grad_on:
+                w, b = w.detach(), b.detach()
+        return w, b
+
+    def logits(self, sx, sy, qx, n_way, steps=None):
+        steps = self.inner_steps if torch.is_grad_enabled() and steps is None else steps
+        steps = self.eval_steps if steps is None else int(steps)
+        es, eq = self._embed(sx, qx)
+        w, b = self.adapt_head(es, sy, n_way, steps)
+        return eq @ w.transpose(1, 2) + b[:, None]
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps=None):
+        with torch.no_grad():
+            return super().evaluate_task(support_x, support_y, query_x, query_y,
+                                         self.eval_steps if steps is None else steps)
+
+
+def evaluate_batched(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None, batch: int = 50) -> MetaResult:
+    """Query accuracy ± 95% CI over ``n_tasks`` episodes, ``batch`` episodes per forward pass.
+
+    For any learner with a batched ``logits(sx, sy, qx, n_way, steps)`` (this module's learners,
+    :class:`utils.blackbox.AttentionLearner`); the same figures as :func:`utils.meta.meta_evaluate`
+    with the learner's own ``evaluate_task``, faster. Other learners (e.g. :class:`utils.meta.ProtoNet`)
+    are handed to :func:`utils.meta_eval.meta_evaluate`.
+    """
+    if int(n_tasks) != n_tasks or n_tasks < 2:
+        raise course_error("n_tasks", "an integer >= 2 (600 is standard)", repr(n_tasks), "evaluate on more tasks")
+    if not hasattr(learner, "logits"):
+        return meta_evaluate(learner, source, n_tasks=n_tasks, steps=steps, batch=batch)
+    learner.train_mode(False)
+    values, done = [], 0
+    with torch.no_grad():
+        while done < n_tasks:
+            sx, sy, qx, qy = split_batch(source(min(batch, n_tasks - done)), learner.device)
+            logits = learner.logits(sx, sy, qx, int(sy.max()) + 1, steps)
+            values += (logits.argmax(-1) == qy).float().mean(1).tolist()
+            done += sx.shape[0]
+    return MetaResult("accuracy", *mean_ci95(values), values)
