@@ -25,6 +25,30 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV, PROJECT_ROOT / "data" / "cache"))
 
 
+def shipped_cache_dir() -> Path:
+    """Cache files shipped with the course: ``$COURSE_SHIPPED_CACHE_DIR`` if set (tests), else
+    ``<project>/data/checkpoints/cache``. They hold what a FAST run of a chapter would otherwise
+    train (keyed exactly like :func:`cached_torch`, code versions included), so a first run from an
+    empty cache is quick; ``python -m utils.checkpoints ship-cache`` re-creates them."""
+    return Path(os.environ.get("COURSE_SHIPPED_CACHE_DIR", PROJECT_ROOT / "data" / "checkpoints" / "cache"))
+
+
+#: Where the last :func:`cached_torch` call of each name found its object: ``"cache"``
+#: (``data/cache``), ``"shipped"`` (:func:`shipped_cache_dir`) or ``"built"`` (trained in this run).
+ORIGIN: dict[str, str] = {}
+
+_ORIGIN_TEXT = {"cache": "loaded from data/cache", "shipped": "shipped in data/checkpoints/cache",
+                "built": "trained in this run"}
+
+
+def cache_origin(name: str) -> str:
+    """Where the last :func:`cached_torch` call for ``name`` got its object, in words (for labels)."""
+    if name not in ORIGIN:
+        raise course_error("name", f"one of the names cached in this session: {sorted(ORIGIN)}", repr(name),
+                           "call cached_torch (or cached_learner) with that name first")
+    return _ORIGIN_TEXT[ORIGIN[name]]
+
+
 def settings_key(settings: dict) -> str:
     """A short stable hash of a settings dict (JSON with sorted keys), for cache file names."""
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
@@ -98,17 +122,23 @@ def cached_torch(name: str, settings: dict, build, *, refresh: bool = False, cod
     also holds the :func:`code_version` of ``build`` and of every object in ``code`` (the
     functions and classes that train: e.g. ``(ProtoNet, FineTuneBaseline)``), so editing the
     training code retrains instead of returning a model from an older version.
-    A file that fails to load is rebuilt rather than trusted.
+    A file that fails to load is rebuilt rather than trusted. Looked up first in :func:`cache_dir`,
+    then among the files shipped with the course (:func:`shipped_cache_dir`); :func:`cache_origin`
+    says which one answered.
     """
     key = dict(settings, code_version=code_version(build, *code))
     path = cache_dir() / f"{name}-{settings_key(key)}.pt"
-    if path.exists() and not refresh:
-        try:
-            return torch.load(path, weights_only=False)
-        except Exception:  # corrupt or from an incompatible version: rebuild
-            pass
+    for origin, found in (("cache", path), ("shipped", shipped_cache_dir() / path.name)):
+        if found.exists() and not refresh:
+            try:
+                obj = torch.load(found, weights_only=False)
+            except Exception:  # corrupt or from an incompatible version: rebuild
+                continue
+            ORIGIN[name] = origin
+            return obj
     obj = build()
     atomic_torch_save(obj, path)
+    ORIGIN[name] = "built"
     return obj
 
 

@@ -19,6 +19,10 @@ manifest ``NAME.json`` next to it:
   20 iterations (for the chapter's figure); ``seconds`` — the training wall time (machine-dependent).
 
 Produce them with ``OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds 0 1 2``.
+
+``data/checkpoints/cache/`` holds, besides, the models a FAST run of chapters 01 and 02 trains, as
+:func:`utils.cache.cached_torch` files (keyed by settings and code versions, so they are loaded only
+by the code that trained them): ``python -m utils.checkpoints ship-cache`` re-creates them.
 """
 from __future__ import annotations
 
@@ -156,8 +160,43 @@ def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
     return manifest
 
 
+#: Cache-file prefixes of the FAST-mode models shipped in ``data/checkpoints/cache`` (per chapter).
+SHIPPED_CACHE = {"01": ("ch01-",), "02": ("ch02-glyphs-",)}
+
+
+def ship_cache(chapters=("01", "02")) -> list[Path]:
+    """Run ``chapters`` in FAST mode with an empty cache and copy the models they trained (files
+    named by :data:`SHIPPED_CACHE`) to :func:`utils.cache.shipped_cache_dir`, replacing the old ones.
+
+    Run it after changing a chapter's training code or the engine classes it keys on: a shipped file
+    whose key no longer matches is never loaded (the chapter trains instead, correct but slower).
+    """
+    import shutil
+    import subprocess
+    import tempfile
+    from .cache import shipped_cache_dir
+    unknown = [c for c in chapters if c not in SHIPPED_CACHE]
+    if unknown:
+        raise course_error("chapters", f"some of {sorted(SHIPPED_CACHE)}", repr(unknown), "ship only those chapters")
+    out = shipped_cache_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, COURSE_CACHE_DIR=tmp, COURSE_SHIPPED_CACHE_DIR=str(Path(tmp) / "none"))
+        subprocess.run([sys.executable, "-m", "utils.course", "run", "--only", *chapters], cwd=PROJECT_ROOT,
+                       env=env, check=True)
+        for ch in chapters:
+            for prefix in SHIPPED_CACHE[ch]:
+                for old in out.glob(f"{prefix}*.pt"):
+                    old.unlink()
+                for new in sorted(Path(tmp).glob(f"{prefix}*.pt")):
+                    written.append(Path(shutil.copyfile(new, out / new.name)))
+    return written
+
+
 def main(argv=None) -> int:
-    """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]``."""
+    """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]`` or
+    ``python -m utils.checkpoints ship-cache [01 02]``."""
     from .sinusoid_lab import REPTILE_SGD, SINE_METHODS
     p = argparse.ArgumentParser(prog="python -m utils.checkpoints",
                                 description="Train the course's shipped checkpoints (data/checkpoints/).")
@@ -167,7 +206,13 @@ def main(argv=None) -> int:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--methods", nargs="+", default=list(SINE_METHODS),
                    choices=list(SINE_METHODS) + [REPTILE_SGD])
+    sc = sub.add_parser("ship-cache", help="re-create data/checkpoints/cache (the FAST models of chapters 01, 02)")
+    sc.add_argument("chapters", nargs="*", default=sorted(SHIPPED_CACHE))
     args = p.parse_args(argv)
+    if args.cmd == "ship-cache":
+        for path in ship_cache(args.chapters):
+            print(f"{path.relative_to(PROJECT_ROOT)}  {path.stat().st_size / 1024:.0f} KiB")
+        return 0
     torch.set_num_threads(1)
     for seed in args.seeds:
         for method in args.methods:

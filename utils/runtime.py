@@ -110,14 +110,15 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch (CPU and CUDA); return a CPU ``torch.Generator`` seeded alike."""
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA). Returns nothing, so the chapters' setup cell,
+    which ends with this call, prints nothing either; make a generator with
+    ``torch.Generator().manual_seed(seed)`` where one is needed."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def synchronize(device: torch.device | str | None = None) -> None:

@@ -25,8 +25,6 @@ class FineTuneBaseline(_Learner):
       meta-training classes) with ordinary supervised learning; :meth:`evaluate_task` puts a fresh
       N-way linear head on the frozen features (``finetune="head"``, as Chen et al. 2019's
       Baseline) or fine-tunes everything (``"all"``).
-
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, finetune_lr: float = 0.01,
@@ -73,15 +71,15 @@ class FineTuneBaseline(_Learner):
         head = nn.Linear(model.head.in_features, n_way).to(self.device)
         nn.init.zeros_(head.weight), nn.init.zeros_(head.bias)
         model.head = head
-        params = head.parameters() if self.finetune == "head" else model.parameters()
-        opt = torch.optim.Adam(params, lr=self.finetune_lr)
-        with torch.no_grad():
-            fs = model.features(sx) if self.finetune == "head" else None
-        for _ in range(steps):
-            opt.zero_grad()
-            logits = head(fs) if fs is not None else model(sx)
-            F.cross_entropy(logits, sy).backward()
-            opt.step()
+        if self.finetune == "head":   # frozen features: the head's Adam steps, without autograd
+            with torch.no_grad():
+                Fn.adam_linear_head(head, model.features(sx), sy, steps, self.finetune_lr)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=self.finetune_lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                F.cross_entropy(model(sx), sy).backward()
+                opt.step()
         with torch.no_grad():
             loss, acc = Fn.loss_and_accuracy(model(qx), qy)
         return float(loss), float(acc)
