@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .errors import course_error
-from .runtime import CACHE_DIR_ENV
+from .runtime import CACHE_DIR_ENV, SHIPPED_CACHE_DIR_ENV
 
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def shipped_cache_dir() -> Path:
     ``<project>/data/checkpoints/cache``. They hold what a FAST run of a chapter would otherwise
     train (keyed exactly like :func:`cached_torch`, code versions included), so a first run from an
     empty cache is quick; ``python -m utils.checkpoints ship-cache`` re-creates them."""
-    return Path(os.environ.get("COURSE_SHIPPED_CACHE_DIR", PROJECT_ROOT / "data" / "checkpoints" / "cache"))
+    return Path(os.environ.get(SHIPPED_CACHE_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints" / "cache"))
 
 
 #: Where the last :func:`cached_torch` call of each name found its object: ``"cache"``
