@@ -15,7 +15,6 @@ import torch
 from utils import checkpoints as ck
 from utils.cache import settings_key
 from utils.errors import CourseError
-from utils.meta_lab import load_learner_state
 from utils.sinusoid_lab import REPTILE_SGD, SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
 
 SHORT = 20   # iterations of the short retrain
@@ -57,7 +56,7 @@ def test_loaded_checkpoint_reproduces_its_recorded_metric(method, seed):
     settings = sine_recipe(method)
     state, m = ck.load_checkpoint(ck.sine_name(method, seed), settings)
     learner = make_sine_learner(settings, seed=123)          # other initial weights: the state must replace them
-    load_learner_state(learner, state)
+    learner.load_state_dict(state)
     got = ck.sine_validation_metric(learner, settings)
     for key, (one, ten) in m["metric"]["validation_mse_1_and_10_steps"].items():
         for a, b in ((got[key][0], one), (got[key][1], ten)):

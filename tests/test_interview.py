@@ -364,7 +364,7 @@ def test_mock_interview_widget(bank):
 
 def test_headless_widgets_render_a_static_view(bank, monkeypatch):
     shown = []
-    monkeypatch.setattr(interview, "_display", lambda *objs: shown.extend(objs))
+    monkeypatch.setattr(interview.apps, "_display", lambda *objs: shown.extend(objs))
     monkeypatch.setenv("COURSE_HEADLESS", "1")
     deck = interview.flashcards(bank, n=4, seed=0, preview=2)
     mock = interview.mock_interview(bank, n=3, minutes=2, seed=0)

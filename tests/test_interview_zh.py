@@ -106,7 +106,7 @@ def test_drill_answers_stay_hidden_in_every_language(bank, lang):
 @pytest.mark.parametrize("lang", ["en", "zh", "both"])
 def test_headless_static_views_in_each_language(bank, monkeypatch, lang):
     shown = []
-    monkeypatch.setattr(interview, "_display", lambda *objs: shown.extend(objs))
+    monkeypatch.setattr(interview.apps, "_display", lambda *objs: shown.extend(objs))
     monkeypatch.setenv("COURSE_HEADLESS", "1")
     deck = interview.flashcards(bank, n=4, seed=0, lang=lang, preview=2)
     mock = interview.mock_interview(bank, n=3, minutes=2, seed=0, lang=lang)

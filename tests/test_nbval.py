@@ -12,7 +12,6 @@ so the committed file is never touched.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from conftest import REPO, chapter_params, toy_solution
+from utils.runtime import headless_env
 from utils.course.notebooks import (is_test_cell, nbgrader_meta, read_notebook, release_path,
                              write_notebook)
 from utils.course.sync import NEVER_RAISES, RAISES_TAG, tag_expected_errors
@@ -69,8 +69,7 @@ def test_tagging_skips_integrity_check_and_plain_cells():
 
 def _nbval(notebook, tmp_path):
     """Run ``pytest --nbval-lax`` on ``notebook`` in a subprocess; return (returncode, output)."""
-    env = dict(os.environ, COURSE_FAST="1", PYTHONPATH=str(REPO),
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    env = dict(headless_env(fast=True), PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
            "--rootdir", str(notebook.parent), "--nbval-cell-timeout", "600", str(notebook)]
     proc = subprocess.run(cmd, cwd=notebook.parent, env=env, capture_output=True, text=True,

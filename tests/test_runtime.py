@@ -89,6 +89,47 @@ def test_fit_is_deterministic_and_learns():
         fit(model, (x, y), epochs=1, optimizer="lbfgs", progress=False)
 
 
+# --------------------------------------------------------------------------- the environment of headless runs
+def test_headless_env_separates_size_from_who_is_looking():
+    from utils.runtime import FAST_ENV, HEADLESS_ENV, headless_env
+    base = {"COURSE_FAST": "1", "OMP_NUM_THREADS": "7", "OTHER": "x"}
+    full = headless_env(fast=False, base=base)
+    assert full[HEADLESS_ENV] == "1" and FAST_ENV not in full      # an outer FAST does not leak in
+    assert full["OMP_NUM_THREADS"] == "7" and full["MKL_NUM_THREADS"] == "2" and full["OTHER"] == "x"
+    assert base == {"COURSE_FAST": "1", "OMP_NUM_THREADS": "7", "OTHER": "x"}   # untouched
+    quick = headless_env(fast=True, base={})
+    assert quick[FAST_ENV] == "1" and quick[HEADLESS_ENV] == "1"
+
+
+def test_is_headless_reads_only_course_headless(monkeypatch):
+    from utils.widgets import is_headless
+    monkeypatch.delenv("COURSE_HEADLESS", raising=False)
+    monkeypatch.setenv("COURSE_FAST", "1")          # a learner running FAST in JupyterLab is looking
+    assert is_headless() is False
+    assert resolve_fast(False) is True              # ... and still gets the FAST sizes
+    monkeypatch.setenv("COURSE_HEADLESS", "1")
+    monkeypatch.delenv("COURSE_FAST")
+    assert is_headless() is True and resolve_fast(False) is False
+
+
+def test_every_course_variable_is_named_in_runtime_only():
+    """utils.runtime owns the COURSE_* names: no other engine or machinery file spells one out."""
+    import re
+    from pathlib import Path
+
+    import utils
+    from utils.runtime import COURSE_ENV_NAMES
+    root = Path(utils.__file__).resolve().parent
+    files = [p for p in root.rglob("*.py") if p.name != "runtime.py"] + [root.parent / "nbgrader_config.py"]
+    spelled = {}
+    for p in files:
+        for name in re.findall(r"""["'](COURSE_[A-Z_]+)["']""", p.read_text(encoding="utf-8")):
+            spelled.setdefault(name, []).append(str(p.relative_to(root.parent)))
+    assert not spelled, f"use the constants of utils.runtime instead of the literal names: {spelled}"
+    runtime_text = (root / "runtime.py").read_text(encoding="utf-8")
+    assert all(f'"{n}"' in runtime_text for n in COURSE_ENV_NAMES)
+
+
 def test_thread_policy_small_work_override_and_bad_value(monkeypatch):
     from utils.runtime import THREADS_ENV, free_cores, threads_for, torch_threads, usable_cores
     monkeypatch.delenv(THREADS_ENV, raising=False)

@@ -6,12 +6,13 @@ engine never imports :mod:`utils.course`; no engine module over 500 lines). CONT
 the map.
 
 The course's words
-    - :mod:`utils.vocab`        the mapping types (Model, Learner, TaskSource, MetaLearner, ModelMap) and ``split_batch``
+    - :mod:`utils.vocab`        the mapping types (Model, Learner, TaskSource, MetaLearner, ModelMap, Network),
+      the ``TaskTensors`` base of task batches and ``split_batch``
     - :mod:`utils.chapters`     the chapter list, their name patterns and heading anchors
 
 Foundations
     - :mod:`utils.errors`       ``CourseError``: what was expected, what was found, what to do
-    - :mod:`utils.runtime`      device choice, seeding, FAST mode, threads, timing
+    - :mod:`utils.runtime`      device choice, seeding, FAST mode, every ``COURSE_*`` name and ``headless_env``, timing
     - :mod:`utils.cache`        atomic writes and the settings-keyed cache under ``data/cache/``
     - :mod:`utils.stats`        mean ± 95 % CI, seed spreads, choosing on validation data
     - :mod:`utils.tables`       result tables (``show_table``) instead of hand-aligned prints
@@ -29,10 +30,12 @@ Tasks and data
 
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
-    - :mod:`utils.training`     supervised ``fit`` / ``evaluate``
+    - :mod:`utils.training`     supervised ``fit`` / ``evaluate``; ``cosine_schedule`` for ``meta_train``
     - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
     - :mod:`utils.folded`       a meta-batch folded into channel groups (one grouped conv for all tasks)
     - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
+      (``state_dict`` / ``load_state_dict``, ``meta_train(..., schedule=)``, ``MAML.variant``)
+    - :mod:`utils.transfer`     the pre-train + fine-tune baseline (``FineTuneBaseline``)
     - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
     - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
     - :mod:`utils.blackbox`     model-based learners: a Conditional Neural Process, support attention (chapter 03)
@@ -40,7 +43,7 @@ Models and learning
 
 Model-to-model maps
     - :mod:`utils.distill`      knowledge distillation (chapter 04)
-    - :mod:`utils.compress`     pruning, quantization, low rank (chapter 05)
+    - :mod:`utils.compress`     pruning, quantization, lowrank, measure: one module each (chapter 05)
     - :mod:`utils.fuse`         ensembles, calibration, weight averaging, mixtures of experts (chapter 06)
 
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
@@ -50,7 +53,8 @@ Chapter kits (what one chapter measures with; they import the engine, never the 
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.glossary`     the bilingual glossary
-    - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview
+    - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview (bank, cards,
+      practice, apps)
 
 The course's machinery (not needed to learn from the chapters)
     - :mod:`utils.course`       the command line ``python -m utils.course --help``: running,
@@ -63,7 +67,7 @@ ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
-    "models", "training", "functional", "folded", "meta", "meta_eval",
+    "models", "training", "functional", "folded", "meta", "transfer", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
     "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",

@@ -1,6 +1,7 @@
 """Caches under ``data/cache/``: atomic writes and keys derived from the settings that made a file."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import io
@@ -14,14 +15,10 @@ from pathlib import Path
 import torch
 
 from .errors import course_error
+from .runtime import ARTEFACT_LOG_ENV, CACHE_DIR_ENV, SHIPPED_CACHE_DIR_ENV  # noqa: F401 (re-exported)
 
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-#: Environment variable naming this run's artefact log: ``course run`` sets it for each chapter's
-#: kernel (``utils.course.execute``) and prints what the chapter loaded from the cache or shipped.
-ARTEFACT_LOG_ENV = "COURSE_ARTEFACT_LOG"
 
 
 def note_artefact(name: str, status: str, path: str | Path | None = None,
@@ -49,7 +46,7 @@ def note_artefact(name: str, status: str, path: str | Path | None = None,
 
 def cache_dir() -> Path:
     """The cache folder: ``$COURSE_CACHE_DIR`` if set, else ``<project>/data/cache``."""
-    return Path(os.environ.get("COURSE_CACHE_DIR", PROJECT_ROOT / "data" / "cache"))
+    return Path(os.environ.get(CACHE_DIR_ENV, PROJECT_ROOT / "data" / "cache"))
 
 
 def shipped_cache_dir() -> Path:
@@ -57,7 +54,7 @@ def shipped_cache_dir() -> Path:
     ``<project>/data/checkpoints/cache``. They hold what a FAST run of a chapter would otherwise
     train (keyed exactly like :func:`cached_torch`, code versions included), so a first run from an
     empty cache is quick; ``python -m utils.checkpoints ship-cache`` re-creates them."""
-    return Path(os.environ.get("COURSE_SHIPPED_CACHE_DIR", PROJECT_ROOT / "data" / "checkpoints" / "cache"))
+    return Path(os.environ.get(SHIPPED_CACHE_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints" / "cache"))
 
 
 #: Where the last :func:`cached_torch` call of each name found its object: ``"cache"``
@@ -172,3 +169,14 @@ def cached_torch(name: str, settings: dict, build, *, refresh: bool = False, cod
     ORIGIN[name] = "built"
     note_artefact(name, status, path.name, time.perf_counter() - start)
     return obj
+
+
+def cpu_copy(obj):
+    """``obj`` (tensors in nested dicts / lists) with every tensor detached, cloned, on the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)

@@ -6,7 +6,7 @@ full-mode budget (chapter 02's sinusoid learners: a few kB each), and label what
 "loaded from data/checkpoints (full-mode training, N iterations)". A ``RETRAIN`` knob in the
 chapter's parameters cell trains instead.
 
-Each checkpoint ``NAME.pt`` (the learner's state, :func:`utils.meta_lab.learner_state`) has a
+Each checkpoint ``NAME.pt`` (the learner's state, ``learner.state_dict(resume=False)``) has a
 manifest ``NAME.json`` next to it:
 
 * ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
@@ -39,6 +39,8 @@ import torch
 
 from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, note_artefact, settings_key
 from .errors import course_error
+from .runtime import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, SHIPPED_CACHE_DIR_ENV
+from .vocab import split_batch
 
 #: How many first training losses a manifest keeps for the retrain check.
 CURVE_HEAD = 50
@@ -46,7 +48,7 @@ CURVE_HEAD = 50
 
 def checkpoint_dir() -> Path:
     """``$COURSE_CHECKPOINT_DIR`` if set (tests), else ``<project>/data/checkpoints``."""
-    return Path(os.environ.get("COURSE_CHECKPOINT_DIR", PROJECT_ROOT / "data" / "checkpoints"))
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints"))
 
 
 def sine_name(method: str, seed: int) -> str:
@@ -87,12 +89,11 @@ def sine_validation_metric(learner, settings: dict) -> dict:
     """Query MSE on :func:`utils.sinusoid_lab.sine_validation_tasks` after 1 and 10 steps, for
     every step size of the grid: ``{"alpha=0.01": [mse1, mse10], ...}`` (``nan`` if diverged)."""
     from .sinusoid_lab import SINE_STEP_GRID, Start, adaptation_curves, sine_validation_tasks
-    val = sine_validation_tasks()
+    val = split_batch(sine_validation_tasks())
     start = Start.from_model(settings["method"], learner.model, 0.01)
     out = {}
     for a in SINE_STEP_GRID:
-        c = adaptation_curves(start, val.support_x, val.support_y, val.query_x, val.query_y, 10,
-                              lr=a, record=[1, 10])
+        c = adaptation_curves(start, *val, 10, lr=a, record=[1, 10])
         out[f"alpha={a}"] = [round(float(c[:, 0].mean()), 5), round(float(c[:, 1].mean()), 5)]
     return out
 
@@ -119,7 +120,7 @@ def load_checkpoint(name: str, settings: dict | None = None) -> tuple[dict, dict
 
     With ``settings``, the manifest's settings hash must equal ``settings_key(settings)``: a
     checkpoint trained with other settings than the chapter asks for is refused (what to do:
-    retrain). The caller restores the state with :func:`utils.meta_lab.load_learner_state`.
+    retrain). The caller restores the state with ``learner.load_state_dict(state)``.
     """
     manifest = read_manifest(name)
     if settings is not None and manifest["settings_hash"] != settings_key(settings):
@@ -150,7 +151,6 @@ def checkpoint_label(manifest: dict) -> str:
 
 def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
     """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
-    from .meta_lab import learner_state
     from .sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
     settings = sine_recipe(method)
     learner = make_sine_learner(settings, seed)
@@ -166,7 +166,7 @@ def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
                     final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
                     seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
                     created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
-    save_checkpoint(manifest["name"], learner_state(learner), manifest)
+    save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
     return manifest
 
 
@@ -192,7 +192,7 @@ def ship_cache(chapters=("01", "02")) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, COURSE_CACHE_DIR=tmp, COURSE_SHIPPED_CACHE_DIR=str(Path(tmp) / "none"))
+        env = dict(os.environ, **{CACHE_DIR_ENV: tmp, SHIPPED_CACHE_DIR_ENV: str(Path(tmp) / "none")})
         subprocess.run([sys.executable, "-m", "utils.course", "run", "--only", *chapters], cwd=PROJECT_ROOT,
                        env=env, check=True)
         for ch in chapters:

@@ -23,16 +23,19 @@ averaged over the batch; ``reduction="none"`` returns the per-example losses ``(
 """
 from __future__ import annotations
 
-import copy
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import course_error
+from .errors import check_number, course_error
+from .fuse.averaging import interpolate_models
+from .fuse.ensembles import Ensemble, ensemble_log_probs
 from .runtime import pick_device
 from .training import History, fit, predict_logits
+from .vocab import Network
 
 __all__ = [
     "kd_loss", "soft_targets", "ensemble_logits", "Ensemble", "distill", "teacher_logits",
@@ -44,27 +47,13 @@ __all__ = [
 
 # --------------------------------------------------------------------------- input checks
 def _check_temperature(T) -> float:
-    try:
-        t = float(T)
-    except (TypeError, ValueError):
-        raise course_error("T (temperature)", "a positive finite number such as 4.0", repr(T),
-                           "pass T > 0 (T = 1 is the ordinary softmax; distillation uses 2-20)") from None
-    if not math.isfinite(t) or t <= 0:
-        raise course_error("T (temperature)", "a positive finite number such as 4.0", repr(T),
-                           "pass T > 0 (T = 1 is the ordinary softmax; distillation uses 2-20)")
-    return t
+    return check_number(T, "T (temperature)", "a positive finite number such as 4.0",
+                        "pass T > 0 (T = 1 is the ordinary softmax; distillation uses 2-20)", low=0.0, low_open=True)
 
 
-def _check_alpha(alpha) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise course_error("alpha", "a number in [0, 1] (weight of the soft-target term)", repr(alpha),
-                           "pass e.g. alpha = 0.9; alpha = 0 is plain cross-entropy") from None
-    if not (0.0 <= a <= 1.0):
-        raise course_error("alpha", "a number in [0, 1] (weight of the soft-target term)", repr(alpha),
-                           "pass e.g. alpha = 0.9; alpha = 0 is plain cross-entropy")
-    return a
+def _check_kd_weight(alpha) -> float:
+    return check_number(alpha, "alpha", "a number in [0, 1] (weight of the soft-target term)",
+                        "pass e.g. alpha = 0.9; alpha = 0 is plain cross-entropy", low=0.0, high=1.0)
 
 
 def _check_logits(student_logits, teacher_logits, labels, alpha: float):
@@ -111,7 +100,7 @@ def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def _prepare(student_logits, teacher_logits, labels, T, alpha, reduction):
     T = _check_temperature(T)
-    alpha = _check_alpha(alpha)
+    alpha = _check_kd_weight(alpha)
     _check_logits(student_logits, teacher_logits, labels, alpha)
     if reduction not in ("batchmean", "none"):
         _reduce(student_logits, reduction)  # raises the error
@@ -126,7 +115,10 @@ def _hard_term(student_logits, labels, alpha):
 
 # --------------------------------------------------------------------------- the loss
 def soft_targets(teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
-    """The teacher's softened distribution ``softmax(teacher_logits / T)``: ``(B, C)`` rows summing to 1."""
+    """The teacher's softened distribution ``softmax(teacher_logits / T)``: ``(B, C)`` rows summing to 1.
+
+    Taught in chapter 04, § 2. Soft targets and temperature.
+    """
     T = _check_temperature(T)
     if not isinstance(teacher_logits, torch.Tensor) or teacher_logits.dim() < 1:
         raise course_error("teacher_logits", "a tensor of logits (..., C)", repr(type(teacher_logits)),
@@ -153,6 +145,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     Raises:
         CourseError: on logits that are not ``(B, C)``, teacher/student shape mismatch, labels of
         the wrong shape, dtype or range, ``T <= 0``, ``alpha`` outside [0, 1], unknown reduction.
+
+    Taught in chapter 04, § 3. The loss, written correctly.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     log_q = F.log_softmax(s / T, dim=1)                      # student log-probabilities at T
@@ -171,6 +165,8 @@ def kd_loss_swapped_kl(student_logits, teacher_logits, labels, T: float = 4.0, a
     gradient on a class is weighted by the *student's* probability there, so classes the student
     already dismisses get almost no push from the teacher: the "dark knowledge" in the teacher's
     small probabilities is mostly ignored.
+
+    Taught in chapter 04, § 5.2 The KL's arguments swapped.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.log_softmax(t / T, dim=1), F.softmax(s / T, dim=1), reduction="none").sum(1)
@@ -184,6 +180,8 @@ def kd_loss_softmax_input(student_logits, teacher_logits, labels, T: float = 4.0
     ``F.kl_div(softmax(z_s / T), softmax(z_t / T))`` computes ``sum p log p - sum p q``: not a
     divergence (it is negative and not zero when student equals teacher), and its gradient just
     pushes up the student's probability on the teacher's top classes.
+
+    Taught in chapter 04, § 5.1 `softmax` where `F.kl_div` wants `log_softmax`.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="none").sum(1)
@@ -196,6 +194,8 @@ def kd_loss_no_t2(student_logits, teacher_logits, labels, T: float = 4.0, alpha:
 
     The soft term's gradient then shrinks like ``1 / T**2``: at ``T = 4`` the teacher's signal is
     about 16 times weaker than ``alpha`` says, so the student mostly trains on the hard labels.
+
+    Taught in chapter 04, § 5.3 $T^2$ dropped.
     """
     s, t, T, alpha = _prepare(student_logits, teacher_logits, labels, T, alpha, reduction)
     soft = F.kl_div(F.log_softmax(s / T, dim=1), F.softmax(t / T, dim=1), reduction="none").sum(1)
@@ -210,12 +210,14 @@ MISTAKES = {
 }
 
 
-def copy_weights(student: nn.Module, teacher: nn.Module) -> nn.Module:
+def copy_weights(student: Network, teacher: Network) -> Network:
     """MISTAKE: "distil" by loading the teacher's weights into the student.
 
     Works only when both have the same architecture (then the "student" *is* the teacher, no
     smaller); across architectures it raises a :class:`~utils.errors.CourseError` naming the
     first mismatching parameter. Returns ``student`` (modified in place) when it works.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
     s_state, t_state = student.state_dict(), teacher.state_dict()
     same = s_state.keys() == t_state.keys() and all(v.shape == t_state[k].shape for k, v in s_state.items())
@@ -237,7 +239,7 @@ def copy_weights(student: nn.Module, teacher: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def slice_copy_weights(student: nn.Module, teacher: nn.Module) -> nn.Module:
+def slice_copy_weights(student: Network, teacher: Network) -> Network:
     """MISTAKE: the naive way round :func:`copy_weights`: copy the leading block of every teacher
     tensor into the student's smaller tensor (first ``k`` hidden units, first ``k`` inputs ...).
 
@@ -245,6 +247,8 @@ def slice_copy_weights(student: nn.Module, teacher: nn.Module) -> nn.Module:
     such as dropout may differ), so both models need the same number of tensors; each student
     tensor receives ``teacher_tensor[:s_0, :s_1, ...]``. The teacher's units work *together*; a
     slice of them is not a smaller network computing the same function. Returns ``student``.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
     s_items = list(student.state_dict().items())
     t_items = list(teacher.state_dict().items())
@@ -259,72 +263,37 @@ def slice_copy_weights(student: nn.Module, teacher: nn.Module) -> nn.Module:
     return student
 
 
-@torch.no_grad()
-def interpolate_weights(model_a: nn.Module, model_b: nn.Module, weight_b: float = 0.5) -> nn.Module:
+def interpolate_weights(model_a: Network, model_b: Network, weight_b: float = 0.5) -> Network:
     """MISTAKE: "distil" b into a by mixing weights: a new model with ``(1 - w) * a + w * b``.
 
     Both must share an architecture. For two independently trained networks the hidden units are
     in unrelated orders (any permutation of them computes the same function), so the average of
-    their weights is usually a much worse network than either. Integer buffers (BatchNorm's
-    counter) are taken from ``model_a``. Returns a new model; the inputs are left untouched.
+    their weights is usually a much worse network than either. It is chapter 06's weight
+    interpolation (:func:`utils.fuse.interpolate_models`; integer buffers such as BatchNorm's
+    counter come from the nearer end), named here as the distillation mistake it is. Returns a
+    new model; the inputs are left untouched.
+
+    Taught in chapter 04, § 5.4 "Distilling" by copying or interpolating weights.
     """
-    w = float(weight_b)
-    sa, sb = model_a.state_dict(), model_b.state_dict()
-    if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
-        raise course_error("interpolate_weights", "two models of the same architecture",
-                           "different parameter names or shapes",
-                           "weights can only be mixed between identical architectures; use kd_loss")
-    out = copy.deepcopy(model_a)
-    out.load_state_dict({k: (1 - w) * sa[k] + w * sb[k] if sa[k].is_floating_point() else sa[k]
-                         for k in sa})
-    return out
+    return interpolate_models(model_a, model_b, weight_b)
 
 
 # --------------------------------------------------------------------------- ensembles of teachers
 def ensemble_logits(logits_list, T: float = 1.0) -> torch.Tensor:
     """Logits whose temperature-``T`` softmax is the **average of the teachers' temperature-``T``
-    probabilities**: ``T * log(mean_k softmax(z_k / T))``.
+    probabilities**: ``T * log(mean_k softmax(z_k / T))`` (chapter 06's probability average,
+    :func:`utils.fuse.ensemble_log_probs`, at temperature ``T``).
 
     Feed the result to :func:`kd_loss` with the *same* ``T``; ``softmax(result / T)`` equals the
     averaged soft targets exactly. Args: a list (or ``(K, B, C)`` tensor) of teacher logits.
     Returns ``(B, C)``.
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
     """
-    if isinstance(logits_list, torch.Tensor):
-        z = logits_list
-    else:
-        z = list(logits_list)
-        if not z:
-            raise course_error("logits_list", "at least one teacher's logits", "an empty list",
-                               "pass [teacher(x) for teacher in teachers]")
-        shapes = {tuple(a.shape) for a in z}
-        if len(shapes) != 1:
-            raise course_error("logits_list", "teachers' logits of one shape (B, C)", str(sorted(shapes)),
-                               "all teachers must score the same batch and the same classes")
-        z = torch.stack([a.float() for a in z])
-    if z.dim() != 3:
-        raise course_error("shape of logits_list", "(K, B, C): K teachers' logits", str(tuple(z.shape)),
-                           "stack one (B, C) tensor per teacher")
+    if not isinstance(logits_list, torch.Tensor):
+        logits_list = [a.float() for a in logits_list]
     T = _check_temperature(T)
-    log_mean = torch.logsumexp(F.log_softmax(z.float() / T, dim=-1), dim=0) - math.log(len(z))
-    return T * log_mean
-
-
-class Ensemble(nn.Module):
-    """Several classifiers as one: outputs ``log(mean_k softmax(f_k(x)))`` (valid logits, ``T = 1``).
-
-    ``evaluate`` / ``predict_logits`` work on it like on any model. For distillation at a
-    temperature ``T``, :func:`distill` averages the members' probabilities *at* ``T`` instead.
-    """
-
-    def __init__(self, models):
-        super().__init__()
-        models = list(models)
-        if not models:
-            raise course_error("models", "at least one model", "none", "pass a list of trained models")
-        self.members = nn.ModuleList(models)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ensemble_logits([m(x) for m in self.members], 1.0)
+    return T * ensemble_log_probs(logits_list, T)
 
 
 # --------------------------------------------------------------------------- the training loop
@@ -338,10 +307,12 @@ def _as_teacher_list(teachers):
     return teachers
 
 
-def teacher_logits(teachers, x: torch.Tensor, T: float = 1.0, device="auto") -> torch.Tensor:
+def teacher_logits(teachers: Network | Sequence[Network], x: torch.Tensor, T: float = 1.0, device="auto") -> torch.Tensor:
     """Teacher logits on ``x`` (eval mode, no gradients), on the CPU: ``(M, C)``.
 
     One teacher: its raw logits. Several: :func:`ensemble_logits` at temperature ``T``.
+
+    Taught in chapter 04, § 3. The loss, written correctly.
     """
     teachers = _as_teacher_list(teachers)
     outs = [predict_logits(t, x, device) for t in teachers]
@@ -380,7 +351,7 @@ def _pair(data, name):
                        type(data).__name__, "pass e.g. (x_train, y_train)")
 
 
-def distill(student: nn.Module, teachers, train, val=None, *, T: float = 4.0, alpha: float = 0.9,
+def distill(student: Network, teachers: Network | Sequence[Network], train, val=None, *, T: float = 4.0, alpha: float = 0.9,
             epochs: int = 10, lr: float = 1e-3, batch_size: int = 64, weight_decay: float = 0.0,
             optimizer: str = "adam", device="auto", seed: int | None = 0, progress: bool = True,
             precompute: bool = True, loss=kd_loss) -> History:
@@ -397,9 +368,11 @@ def distill(student: nn.Module, teachers, train, val=None, *, T: float = 4.0, al
             because ``fit`` uses no data augmentation). ``False`` runs the teachers on every batch.
         loss: a function with :func:`kd_loss`'s signature (e.g. one of :data:`MISTAKES`).
         Everything else is passed to :func:`~utils.training.fit`.
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
     """
     teachers = _as_teacher_list(teachers)
-    _check_temperature(T), _check_alpha(alpha)
+    _check_temperature(T), _check_kd_weight(alpha)
     device = pick_device(device)
     x, y = _pair(train, "train")
     val = _pair(val, "val")
@@ -479,6 +452,8 @@ class AdaptedPrototypes(nn.Module):
     Args:
         encoder: the meta-trained embedding network (shared, not copied; used in eval mode).
         support_x: ``(N*K, ...)`` support inputs; support_y: ``(N*K,)`` class ids ``0 … N-1``.
+
+    Taught in chapter 04, § 7. Distillation as a mapping, and meta-learning.
     """
 
     def __init__(self, encoder: nn.Module, support_x: torch.Tensor, support_y: torch.Tensor):

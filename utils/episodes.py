@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from .errors import course_error
+from .vocab import TaskTensors
 
 
 @dataclass
-class Episode:
+class Episode(TaskTensors):
     """One episode, or a batch of ``B`` episodes stacked along a leading dimension.
 
     Shapes for a single episode (``N`` ways, ``K`` shots, ``Q`` queries, images ``C×H×W``):
@@ -24,15 +25,7 @@ class Episode:
         (``classes[j]`` is the class relabelled ``j``).
     For a batch every shape gains a leading ``B``.
     """
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
     classes: torch.Tensor
-
-    def to(self, device) -> "Episode":
-        """Move every tensor to ``device``."""
-        return Episode(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
     @property
     def n_way(self) -> int:
@@ -50,6 +43,8 @@ def split_classes(class_ids, fractions=(0.6, 0.2, 0.2), seed: int = 0, groups=No
             then go to one split, so no alphabet is seen in both meta-train and meta-test.
     Returns:
         ``(train_ids, val_ids, test_ids)`` as sorted Python lists of ints.
+
+    Taught in chapter 01, § Generalization to new classes.
     """
     ids = np.asarray(list(class_ids))
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
@@ -80,6 +75,8 @@ class EpisodeSampler:
         n_way, k_shot, q_query: episode size.
         classes: the class ids this sampler may use (e.g. the meta-test split); default all.
         seed: seed of the sampler's own generator (episodes are reproducible).
+
+    Taught in chapter 01, § Episodes.
     """
 
     def __init__(self, images: torch.Tensor, labels, n_way: int, k_shot: int, q_query: int,

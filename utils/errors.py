@@ -19,6 +19,21 @@ def course_error(what: str, expected: str, found: str, fix: str) -> CourseError:
     return CourseError(f"{what}: expected {expected}, found {found}. What to do: {fix}.")
 
 
+def check_number(value, what: str, expected: str, fix: str, low: float = -float("inf"),
+                 high: float = float("inf"), low_open: bool = False) -> float:
+    """``value`` as a float, or a :class:`CourseError` (``what``: expected ``expected``, found
+    ``repr(value)``; what to do: ``fix``) when it is not a finite number in ``[low, high]``
+    (``(low, high]`` with ``low_open``)."""
+    import math
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise course_error(what, expected, repr(value), fix) from None
+    if not math.isfinite(v) or v > high or v < low or (low_open and v == low):
+        raise course_error(what, expected, repr(value), fix)
+    return v
+
+
 def check_shape(name: str, tensor, expected: tuple) -> None:
     """Raise a :class:`CourseError` unless ``tensor.shape`` matches ``expected``.
 

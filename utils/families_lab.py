@@ -29,6 +29,7 @@ from .learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule,
 from .meta import sinusoid_source
 from .meta_lab import learner_state, load_learner_state
 from .tasks import SinusoidFamily, TaskBatch
+from .vocab import TaskSource
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -145,7 +146,7 @@ def nll_and_mse(learner: CNPLearner, tasks: TaskBatch) -> tuple[float, float]:
     return float(gaussian_nll(mean, std, qy).mean()), float(F.mse_loss(mean, qy))
 
 
-def overfitting_curves(source, val_tasks: TaskBatch, iterations: int, every: int, meta_batch: int = 16,
+def overfitting_curves(source: TaskSource, val_tasks: TaskBatch, iterations: int, every: int, meta_batch: int = 16,
                        seed: int = 0, device="cpu") -> dict:
     """Train a fresh CNP on ``source``; every ``every`` iterations record the mean training NLL
     of the last ``every`` iterations and the NLL on ``val_tasks``. Keeps the weights of the best

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .cache import atomic_write_text
 from .errors import course_error
+from .runtime import FIGURES_DIR_ENV
 
 
 def record_figures(chapter: str, figures: dict) -> dict:
@@ -28,7 +29,7 @@ def record_figures(chapter: str, figures: dict) -> dict:
             raise course_error(f"figure {name!r}", "an int, float, bool or short str",
                                type(value).__name__, "convert it with float(...) or str(...)")
         clean[name] = value
-    folder = os.environ.get("COURSE_FIGURES_DIR")
+    folder = os.environ.get(FIGURES_DIR_ENV)
     if folder:
         path = Path(folder) / f"{chapter}.json"
         old = json.loads(path.read_text()) if path.exists() else {}

@@ -17,6 +17,16 @@ from torch.nn import functional as F
 Params = dict[str, torch.Tensor]
 
 
+def detached(params: Params) -> Params:
+    """The same dict with every tensor detached (constants for autograd; no copies)."""
+    return {k: v.detach() for k, v in params.items()}
+
+
+def _step_size(lr: float | Params, name: str):
+    """The inner step size of parameter ``name``: a scalar α, or Meta-SGD's per-parameter tensor."""
+    return lr[name] if isinstance(lr, dict) else lr
+
+
 def loss_and_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy and accuracy for class targets (int64), MSE and ``nan`` for real targets.
 
@@ -33,12 +43,18 @@ def task_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def model_params(model: nn.Module) -> tuple[Params, Params]:
-    """``(parameters, buffers)`` of ``model`` as dicts of its own tensors (not copies)."""
+    """``(parameters, buffers)`` of ``model`` as dicts of its own tensors (not copies).
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     return dict(model.named_parameters()), dict(model.named_buffers())
 
 
 def forward(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` computed with the given parameters instead of the module's own."""
+    """``model(x)`` computed with the given parameters instead of the module's own.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     return functional_call(model, (params, buffers), (x,))
 
 
@@ -54,6 +70,8 @@ def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y:
         lr: a scalar step size α, or a dict name → tensor of per-parameter step sizes (Meta-SGD).
         first_order: treat the inner gradients as constants (first-order MAML), so the outer
             gradient skips the second-derivative terms.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
     """
     names = list(params) if adapt_names is None else list(adapt_names)
     fixed = {k: v for k, v in params.items() if k not in names}
@@ -66,8 +84,7 @@ def adapt(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor, y:
         grads = grad(support_loss)(fast)
         if first_order:
             grads = {k: g.detach() for k, g in grads.items()}
-        step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
-        fast = {k: fast[k] - step(k) * grads[k] for k in names}
+        fast = {k: fast[k] - _step_size(lr, k) * grads[k] for k in names}
     return {**fixed, **fast}
 
 
@@ -79,6 +96,8 @@ def vmap_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
     Inputs are stacked over tasks: ``support_x`` ``(T, N*K, ...)``, ``query_x`` ``(T, N*Q, ...)``.
     ``chunk_size`` processes that many tasks at a time inside ``vmap`` to bound memory.
     Returns ``(losses (T,), accuracies (T,))``; the mean loss is the MAML meta-objective.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
     """
     def one_task(sx, sy, qx, qy):
         fast = adapt(model, params, buffers, sx, sy, steps, lr, first_order, adapt_names)
@@ -91,7 +110,10 @@ def vmap_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
 def loop_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x, support_y,
                    query_x, query_y, steps: int, lr, first_order: bool = False, adapt_names=None):
     """Reference implementation of :func:`vmap_meta_loss`: a Python loop over tasks with
-    ``torch.autograd.grad(create_graph=not first_order)``. Slower; used by tests and benchmarks."""
+    ``torch.autograd.grad(create_graph=not first_order)``. Slower; used by tests and benchmarks.
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
     names = list(params) if adapt_names is None else list(adapt_names)
     losses, accs = [], []
     for t in range(support_x.shape[0]):
@@ -100,8 +122,7 @@ def loop_meta_loss(model: nn.Module, params: Params, buffers: Params, support_x,
             out = forward(model, fast, buffers, support_x[t])
             loss = task_loss(out, support_y[t])
             grads = torch.autograd.grad(loss, [fast[k] for k in names], create_graph=not first_order)
-            step = (lambda k: lr[k]) if isinstance(lr, dict) else (lambda k: lr)
-            fast.update({k: fast[k] - step(k) * g for k, g in zip(names, grads)})
+            fast.update({k: fast[k] - _step_size(lr, k) * g for k, g in zip(names, grads)})
         l, a = loss_and_accuracy(forward(model, fast, buffers, query_x[t]), query_y[t])
         losses.append(l)
         accs.append(a)

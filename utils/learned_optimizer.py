@@ -26,6 +26,7 @@ from .errors import course_error
 from .meta import MetaHistory, MetaResult
 from .runtime import pick_device
 from .stats import mean_ci95
+from .vocab import TaskSource
 
 
 # ----------------------------------------------------------------------------- problem families
@@ -178,7 +179,7 @@ class LearnedOptimizer:
             return self.model(grad, state)
         return step
 
-    def meta_train(self, source, iterations: int, meta_batch: int = 16, progress: bool = False) -> MetaHistory:
+    def meta_train(self, source: TaskSource, iterations: int, meta_batch: int = 16, progress: bool = False) -> MetaHistory:
         import time
         hist = self.history or MetaHistory()
         self.history, start, offset = hist, time.perf_counter(), hist.total_seconds

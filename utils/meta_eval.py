@@ -26,7 +26,7 @@ from .meta import MAML, MetaResult, ProtoNet, protonet_logits
 from .stats import mean_ci95
 from .vocab import TaskSource, split_batch
 
-__all__ = ["meta_evaluate", "evaluate_vectorized", "adapted_outputs", "evaluate_adapted_ensemble"]
+__all__ = ["MetaResult", "meta_evaluate", "evaluate_vectorized", "adapted_outputs", "evaluate_adapted_ensemble"]
 
 
 def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None,
@@ -35,6 +35,8 @@ def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | 
 
     The figure is accuracy for classification and MSE for regression. One task's figure means
     little: the CI says how much the mean would move with other test tasks.
+
+    Taught in chapter 01, § How meta-learning is judged.
     """
     values, metric = [], "accuracy"
     done = 0
@@ -56,11 +58,6 @@ def meta_evaluate(learner, source: TaskSource, n_tasks: int = 600, steps: int | 
     return MetaResult(metric, mean, half, values)
 
 
-def _inner_lr(learner: MAML):
-    lr = learner.inner_lr
-    return {k: v.detach() for k, v in lr.items()} if isinstance(lr, dict) else float(lr)
-
-
 def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None,
                         batch: int = 50) -> MetaResult:
     """Mean query figure ± 95% CI over ``n_tasks`` tasks from ``source``, batched with ``vmap``.
@@ -69,6 +66,8 @@ def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: 
     as ``learner.evaluate_task`` does (``steps`` inner steps, default ``learner.eval_steps``,
     batch statistics in BatchNorm) but ``batch`` tasks at a time. Accuracy for classification,
     MSE for regression. Other learners are handed to :func:`utils.meta_eval.meta_evaluate`.
+
+    Taught in chapter 02, § 8 · Few-shot classification on glyphs.
     """
     if int(n_tasks) != n_tasks or n_tasks < 2:
         raise course_error("n_tasks", "an integer >= 2 (600 is standard)", repr(n_tasks),
@@ -78,14 +77,14 @@ def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: 
     steps = learner.eval_steps if steps is None else int(steps)
     learner.train_mode(True)
     params, buffers = Fn.model_params(learner.model)
-    params = {k: v.detach() for k, v in params.items()}
+    params = Fn.detached(params)
     values, metric, done = [], "accuracy", 0
     with torch.no_grad():
         while done < n_tasks:
             b = min(batch, n_tasks - done)
             sx, sy, qx, qy = split_batch(source(b), learner.device)
             losses, accs = Fn.vmap_meta_loss(learner.model, params, buffers, sx, sy, qx, qy, steps,
-                                             _inner_lr(learner), True, learner.adapt_names,
+                                             learner.inner_step_sizes(), True, learner.adapt_names,
                                              chunk_size=learner.chunk_size)
             if qy.dtype in (torch.int64, torch.int32):
                 values += accs.tolist()
@@ -109,6 +108,8 @@ def adapted_outputs(learner, support_x, support_y, query_x, steps: int | None = 
           contributes its ``features``): prototype logits, i.e. the fine-tune baseline with a
           nearest-prototype head.
     Classification outputs are logits ``(Q, N)``; regression outputs predictions ``(Q, d)``.
+
+    Taught in chapter 06, § 5 · Fusion in meta-learning: ensembling adapted predictions.
     """
     if hasattr(learner, "adapt") and hasattr(learner, "predict"):
         learner.train_mode(True)
@@ -144,6 +145,8 @@ def evaluate_adapted_ensemble(learners, source: TaskSource, n_tasks: int = 200, 
 
     Returns ``{"members": (L, n_tasks) tensor, "ensemble": (n_tasks,) tensor, "metric": str}``
     with per-task query accuracy (classification) or MSE (regression).
+
+    Taught in chapter 06, § 5 · Fusion in meta-learning: ensembling adapted predictions.
     """
     learners = list(learners)
     if not learners:

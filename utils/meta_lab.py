@@ -30,7 +30,8 @@ from .errors import course_error
 from .meta import MAML, FineTuneBaseline, ProtoNet
 from .runtime import peak_memory_mb, reset_peak_memory, synchronize
 from .cache import cached_torch
-from .vocab import split_batch
+from .training import cosine_schedule
+from .vocab import TaskSource, split_batch
 
 
 def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
@@ -48,6 +49,8 @@ def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
     refuse saved-tensor hooks, so measure the per-task reference
     (:func:`utils.functional.loop_meta_loss`), which saves the same tensors per task as the
     vectorized version. Returns ``(fn's result, bytes)``.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     refs = []
 
@@ -90,6 +93,8 @@ def meta_iteration_work(learner, batch) -> dict:
     time of an iteration follows the number of operators (each costs a fixed overhead) more
     than the FLOPs. ``batch`` is ``(support_x, support_y, query_x, query_y)`` with a leading
     task dimension, or an object with those attributes.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     clone = copy.deepcopy(learner)
     fields = split_batch(batch, clone.device) if not isinstance(batch, (tuple, list)) else tuple(
@@ -104,7 +109,10 @@ def meta_iteration_work(learner, batch) -> dict:
 
 def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> int:
     """:func:`saved_tensor_bytes` of one meta-loss of a MAML-family learner on ``batch``
-    (its own first-order flag, adapted parameters and step size; ``inner_steps`` overrides)."""
+    (its own first-order flag, adapted parameters and step size; ``inner_steps`` overrides).
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
+    """
     steps = learner.inner_steps if inner_steps is None else int(inner_steps)
     sx, sy, qx, qy = split_batch(batch, learner.device)
     params, buffers = Fn.model_params(learner.model)
@@ -123,6 +131,8 @@ def meta_iteration_memory(learner, batch) -> dict:
     so the learner itself is not trained further. For :class:`~utils.meta.FineTuneBaseline` the
     "iteration" is one supervised pre-training step on the images of ``batch``'s support and
     query sets with random labels of its head's size (the cost, not the result, is what counts).
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     if not isinstance(learner, (MAML, ProtoNet, FineTuneBaseline)):
         raise course_error("learner", "a MAML-family learner, ProtoNet or FineTuneBaseline",
@@ -162,50 +172,16 @@ def meta_iteration_memory(learner, batch) -> dict:
     return {"saved_mb": saved / 2**20, "cuda_peak_mb": peak}
 
 
-def meta_train_cosine(learner, source, iterations: int, meta_batch: int, floor: float = 0.05,
+def meta_train_cosine(learner, source: TaskSource, iterations: int, meta_batch: int, floor: float = 0.05,
                       chunks: int = 20, progress: bool = False):
-    """``learner.meta_train`` with the outer step size decayed along a cosine.
+    """``learner.meta_train`` with the outer step size decayed along a cosine
+    (:func:`utils.training.cosine_schedule`: ``chunks`` pieces, from the full step down to ``floor``
+    of it). Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
 
-    The run is cut into ``chunks`` pieces; piece ``i`` uses ``lr0 * (floor + (1 - floor) *
-    (1 + cos(pi * i / chunks)) / 2)`` where ``lr0`` is the optimizer's step size when called.
-    Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
-    if int(iterations) != iterations or iterations < 1:
-        raise course_error("iterations", "a positive integer", repr(iterations), "pass e.g. 1000")
-    if not 0 <= floor <= 1:
-        raise course_error("floor", "a fraction in [0, 1]", repr(floor), "pass e.g. 0.05")
-    chunks = max(1, min(int(chunks), int(iterations)))
-    base = [g["lr"] for g in learner.optimizer.param_groups]
-    bounds = [round(i * iterations / chunks) for i in range(chunks + 1)]
-    try:
-        for i in range(chunks):
-            scale = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * i / chunks))
-            for g, lr0 in zip(learner.optimizer.param_groups, base):
-                g["lr"] = lr0 * scale
-            learner.meta_train(source, bounds[i + 1] - bounds[i], meta_batch, progress=progress)
-    finally:
-        for g, lr0 in zip(learner.optimizer.param_groups, base):
-            g["lr"] = lr0
-    return learner.history
-
-
-def learner_state(learner) -> dict:
-    """What a trained learner needs to be restored: model weights (CPU copies) and, for
-    Meta-SGD, the learned step sizes."""
-    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
-    lr = getattr(learner, "inner_lr", None)
-    if isinstance(lr, dict):
-        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
-    return state
-
-
-def load_learner_state(learner, state: dict) -> None:
-    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
-    learner.model.load_state_dict(state["model"])
-    if "inner_lr" in state:
-        with torch.no_grad():
-            for k, v in state["inner_lr"].items():
-                learner.inner_lr[k].copy_(v)
+    return learner.meta_train(source, iterations, meta_batch, progress=progress,
+                              schedule=cosine_schedule(iterations, floor, chunks))
 
 
 def cached_learner(name: str, settings: dict, make, train, refresh: bool = False, code=()):
@@ -222,6 +198,8 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
             ``train`` and of the learner's classes (:func:`utils.cache.code_version`).
     Returns ``(learner, info)`` with ``info = {"seconds", "curve", "from_cache"}``; ``seconds`` is
     the wall time of the training that produced the cached weights.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     learner = make()
     built = []
@@ -232,13 +210,13 @@ def cached_learner(name: str, settings: dict, make, train, refresh: bool = False
         curve = train(learner)
         synchronize(learner.device)
         built.append(True)
-        return {"state": learner_state(learner), "seconds": time.perf_counter() - start,
+        return {"state": learner.state_dict(resume=False), "seconds": time.perf_counter() - start,
                 "curve": [float(v) for v in (curve or [])]}
 
     classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
     saved = cached_torch(name, settings, build, refresh=refresh, code=(make, train, *classes, *code))
     if not built:
-        load_learner_state(learner, saved["state"])
+        learner.load_state_dict(saved["state"])
     return learner, {"seconds": float(saved["seconds"]), "curve": saved["curve"], "from_cache": not built}
 
 
@@ -250,13 +228,15 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
     ``c`` the mean cosine similarity between the query images' features (``model.features``)
     computed with θ and with the adapted φ. A body that barely moves and features that stay
     aligned mean the inner loop *reuses* features rather than learning new ones.
+
+    Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     if not isinstance(learner, MAML) or not hasattr(learner.model, "features"):
         raise course_error("learner", "a MAML-family learner over a Classifier (features + head)",
                            type(learner).__name__, "use utils.models.Classifier-based models")
     sx, sy, qx, _ = split_batch(batch, learner.device)
     params, buffers = Fn.model_params(learner.model)
-    theta = {k: v.detach() for k, v in params.items()}
+    theta = Fn.detached(params)
     feats = {k[len("features."):]: k for k in theta if k.startswith("features.")}
     fbuf = {k[len("features."):]: v for k, v in buffers.items() if k.startswith("features.")}
     body_num = body_den = head_num = head_den = 0.0
@@ -277,3 +257,23 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
     return {"body": math.sqrt(body_num / max(body_den, 1e-12)),
             "head": math.sqrt(head_num / max(head_den, 1e-12)),
             "feature_cosine": float(sum(cos) / len(cos))}
+
+
+def learner_state(learner) -> dict:
+    """Model weights (CPU copies) and, for Meta-SGD, the learned step sizes of any learner with a
+    ``model`` (also those outside :mod:`utils.meta`; learners of :mod:`utils.meta` have
+    ``learner.state_dict(resume=False)``, the same format)."""
+    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
+    lr = getattr(learner, "inner_lr", None)
+    if isinstance(lr, dict):
+        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
+    return state
+
+
+def load_learner_state(learner, state: dict) -> None:
+    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
+    learner.model.load_state_dict(state["model"])
+    if "inner_lr" in state:
+        with torch.no_grad():
+            for k, v in state["inner_lr"].items():
+                learner.inner_lr[k].copy_(v)

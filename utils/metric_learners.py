@@ -23,7 +23,7 @@ from .meta import MetaResult, _Learner
 from .meta_eval import meta_evaluate
 from .runtime import pick_device
 from .stats import mean_ci95
-from .vocab import split_batch
+from .vocab import TaskSource, split_batch
 
 
 def _check_labels(support_y: torch.Tensor, n_way: int) -> None:
@@ -165,7 +165,7 @@ class ProtoMAML(_EpisodeLearner):
                                          self.eval_steps if steps is None else steps)
 
 
-def evaluate_batched(learner, source, n_tasks: int = 600, steps: int | None = None, batch: int = 50) -> MetaResult:
+def evaluate_batched(learner, source: TaskSource, n_tasks: int = 600, steps: int | None = None, batch: int = 50) -> MetaResult:
     """Query accuracy ± 95% CI over ``n_tasks`` episodes, ``batch`` episodes per forward pass.
 
     For any learner with a batched ``logits(sx, sy, qx, n_way, steps)`` (this module's learners,

@@ -29,6 +29,8 @@ class MultiHeadClassifier(nn.Module):
     ``n_classes[t]`` is the number of classes of task ``t``; ``heads[t]`` maps the features to
     ``(B, n_classes[t])`` logits. Every task has its own softmax: a row of task ``t`` is scored
     only against task ``t``'s classes.
+
+    Taught in chapter 01, § A real multi-task learner.
     """
 
     def __init__(self, features: nn.Module, feature_dim: int, n_classes):
@@ -87,7 +89,10 @@ def fit_multitask(model: MultiHeadClassifier, x: torch.Tensor, y: torch.Tensor, 
                   seed: int = 0) -> History:
     """Train ``model`` on the rows of all tasks at once (shuffled together) with Adam on
     :func:`multitask_loss`; return a :class:`utils.training.History` (``train_acc``: each row
-    judged by its own head)."""
+    judged by its own head).
+
+    Taught in chapter 01, § A real multi-task learner.
+    """
     device = pick_device(device)
     if int(epochs) != epochs or epochs < 0:
         raise course_error("epochs", "a non-negative integer", repr(epochs), "pass epochs >= 0")
@@ -122,7 +127,10 @@ def fit_multitask(model: MultiHeadClassifier, x: torch.Tensor, y: torch.Tensor, 
 def evaluate_multitask(model: MultiHeadClassifier, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor,
                        device="auto", batch_size: int = 512) -> dict[int, float]:
     """Accuracy of each task's head on that task's rows: ``{task index: fraction correct}``
-    (tasks without rows are left out). Eval mode; the model's mode is restored afterwards."""
+    (tasks without rows are left out). Eval mode; the model's mode is restored afterwards.
+
+    Taught in chapter 01, § A real multi-task learner.
+    """
     device = pick_device(device)
     _check_rows(model, y, task, len(x))
     was_training = model.training

@@ -1,7 +1,26 @@
-"""Runtime helpers: device choice, seeding, FAST mode and timing.
+"""Runtime helpers: device choice, seeding, FAST mode, the course's environment variables, timing.
 
 Every notebook's setup cell calls :func:`resolve_fast`, :func:`pick_device` and
 :func:`seed_everything` so a chapter behaves the same on a laptop CPU, a CUDA box or a Mac.
+
+The course's environment variables (every ``COURSE_*`` name is defined here, nowhere else):
+
+=========================  ==================================================================
+``COURSE_FAST=1``          run the quick version of every chapter (:func:`resolve_fast`); forced
+                           under ``nbgrader autograde``
+``COURSE_HEADLESS=1``      nobody is looking: widgets also draw a static view
+                           (:func:`utils.widgets.is_headless`)
+``COURSE_FIGURES_DIR``     where a run writes each chapter's headline numbers (:mod:`utils.figures`)
+``COURSE_CACHE_DIR``       the settings-keyed cache (:mod:`utils.cache`); ``COURSE_CACHE_RO``: a
+                           read-only cache inside the sandbox
+``COURSE_CHECKPOINT_DIR``  where the shipped checkpoints are read (:mod:`utils.checkpoints`)
+``COURSE_SANDBOX``         ``require`` / ``off``: grading inside the sandbox; ``COURSE_SANDBOXED=1``
+                           is set inside it; ``COURSE_GRADING_NOTES``: where grading notes go
+=========================  ==================================================================
+
+A headless run (papermill, ``nbgrader autograde``, the tests' subprocesses) gets its environment
+from :func:`headless_env`: FAST is a *size* (passed also as the papermill parameter ``FAST``),
+headless is *who is looking*; the two are separate variables.
 """
 from __future__ import annotations
 
@@ -17,15 +36,52 @@ from .errors import course_error
 
 _KNOWN_DEVICES = ("auto", "cpu", "cuda", "mps")
 
+FAST_ENV = "COURSE_FAST"
+HEADLESS_ENV = "COURSE_HEADLESS"
+FIGURES_DIR_ENV = "COURSE_FIGURES_DIR"
+CACHE_DIR_ENV = "COURSE_CACHE_DIR"
+CACHE_RO_ENV = "COURSE_CACHE_RO"
+SHIPPED_CACHE_DIR_ENV = "COURSE_SHIPPED_CACHE_DIR"
+CHECKPOINT_DIR_ENV = "COURSE_CHECKPOINT_DIR"
+SANDBOX_ENV = "COURSE_SANDBOX"
+SANDBOXED_ENV = "COURSE_SANDBOXED"
+GRADING_NOTES_ENV = "COURSE_GRADING_NOTES"
+#: this run's artefact log: ``course run`` sets it per chapter (:func:`utils.cache.note_artefact`)
+ARTEFACT_LOG_ENV = "COURSE_ARTEFACT_LOG"
+#: Every environment variable the course reads.
+COURSE_ENV_NAMES = (FAST_ENV, HEADLESS_ENV, FIGURES_DIR_ENV, CACHE_DIR_ENV, CACHE_RO_ENV, SHIPPED_CACHE_DIR_ENV,
+                    CHECKPOINT_DIR_ENV,
+                    SANDBOX_ENV, SANDBOXED_ENV, GRADING_NOTES_ENV, ARTEFACT_LOG_ENV, "COURSE_THREADS")
+#: BLAS/OpenMP threads of a headless run unless the caller chose otherwise.
+HEADLESS_THREADS = "2"
+
+
+def headless_env(fast: bool, base=None) -> dict:
+    """The environment of a run nobody watches (papermill, nbgrader, the tests' subprocesses).
+
+    A copy of ``base`` (default ``os.environ``) with ``COURSE_HEADLESS=1``, ``COURSE_FAST=1``
+    when ``fast`` (removed when not, so an outer FAST does not leak into a full run), and
+    ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` defaulting to 2. ``base`` is left untouched.
+    """
+    env = dict(os.environ if base is None else base)
+    env[HEADLESS_ENV] = "1"
+    if fast:
+        env[FAST_ENV] = "1"
+    else:
+        env.pop(FAST_ENV, None)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, HEADLESS_THREADS)
+    return env
+
 
 def resolve_fast(fast: bool) -> bool:
     """Return ``True`` when FAST mode is asked for or forced.
 
     FAST is forced by the environment variable ``COURSE_FAST=1``, which the course's grader,
-    its tests and ``nbgrader autograde`` (via ``nbgrader_config.py``) set, so autograding
-    always runs the quick version of a chapter.
+    its tests and ``nbgrader autograde`` (via ``nbgrader_config.py`` and :func:`headless_env`)
+    set, so autograding always runs the quick version of a chapter.
     """
-    return bool(fast) or os.environ.get("COURSE_FAST", "") == "1"
+    return bool(fast) or os.environ.get(FAST_ENV, "") == "1"
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:

@@ -24,9 +24,8 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from .errors import course_error
+from .functional import Params
 from .stats import mean_ci95
-
-Params = dict[str, torch.Tensor]
 
 
 @dataclass
@@ -39,6 +38,8 @@ class Start:
             favour of ``params``).
         params: parameter dict ``name → tensor`` (detached copies are taken).
         lr: step size of the test-time gradient descent on the support set.
+
+    Taught in chapter 02, § 3 · One new task: the adapted curves after 0, 1 and 10 steps.
     """
     name: str
     model: nn.Module
@@ -80,6 +81,8 @@ def adaptation_curves(start: Start, support_x, support_y, query_x, query_y, step
     Returns:
         ``(T, steps + 1)`` float tensor on the CPU; column ``s`` is the query MSE after ``s`` steps.
         With ``record``: ``(T, len(record))``, column ``i`` after ``record[i]`` steps.
+
+    Taught in chapter 02, § 3 · One new task: the adapted curves after 0, 1 and 10 steps.
     """
     _check_batch(support_x, support_y, query_x, query_y)
     if int(steps) != steps or steps < 0:
@@ -123,6 +126,8 @@ def adapted_predictions(start: Start, support_x, support_y, x_grid, steps_list,
     """Predictions on ``x_grid`` after each number of steps in ``steps_list``, for ONE task.
 
     support_x, support_y ``(K, 1)``; x_grid ``(G, 1)``. Returns ``{steps: (G,) numpy array}``.
+
+    Taught in chapter 02, § 3 · One new task: the adapted curves after 0, 1 and 10 steps.
     """
     if support_x.dim() != 2 or x_grid.dim() != 2:
         raise course_error("support_x / x_grid", "(K, 1) and (G, 1) tensors for one task",
@@ -150,7 +155,10 @@ def adapted_predictions(start: Start, support_x, support_y, x_grid, steps_list,
 
 
 def curve_summary(curves: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 95% CI half-width over tasks of a ``(T, S)`` curve tensor → two ``(S,)`` arrays."""
+    """Mean and 95% CI half-width over tasks of a ``(T, S)`` curve tensor → two ``(S,)`` arrays.
+
+    Taught in chapter 02, § 4 · MSE vs number of steps, over many test tasks.
+    """
     pairs = [mean_ci95(curves[:, s].tolist()) for s in range(curves.shape[1])]
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
@@ -161,6 +169,8 @@ def average_function(x, amplitude=(0.1, 5.0), phase=(0.0, math.pi)):
     This is the best a single model fitted to the points of all tasks at once can do (the
     minimiser of the expected MSE). For A ~ U[0.1, 5] and φ ~ U[0, π] it is
     ``-(2 E[A] / π) cos x`` — not zero, because the phases cover only half a period.
+
+    Taught in chapter 02, § 1 · The sinusoid family, and what "all tasks at once" learns.
     """
     a_mean = 0.5 * (amplitude[0] + amplitude[1])
     lo, hi = phase
@@ -177,6 +187,8 @@ def average_function_mse(amplitude=(0.1, 5.0), phase=(0.0, math.pi), x_range=(-5
 
     Computed by numerical integration over x (uniform in ``x_range``); the task expectation is
     exact: ``E[(A sin(x-φ) - m(x))²] = E[A²] E[sin²(x-φ)] - m(x)²``.
+
+    Taught in chapter 02, § 1 · The sinusoid family, and what "all tasks at once" learns.
     """
     a_lo, a_hi = amplitude
     ea2 = (a_hi ** 3 - a_lo ** 3) / (3 * (a_hi - a_lo))
@@ -208,6 +220,8 @@ def sine_recipe(method: str, fast: bool = False) -> dict:
     with 5 inner steps; all with an Adam outer step decayed along a cosine (``meta_train_cosine``).
     Reptile's outer step: with the chapter's earlier plain-SGD step (ε = 0.1 on θ − mean φ) Reptile
     ended far behind first-order MAML; the Adam step fixes that (chapter 02 §4 measures both).
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     if method not in SINE_METHODS + (REPTILE_SGD,):
         raise course_error("method", f"one of {SINE_METHODS + (REPTILE_SGD,)}", repr(method), "pick one of them")
@@ -226,7 +240,10 @@ def sine_recipe(method: str, fast: bool = False) -> dict:
 
 def make_sine_learner(settings: dict, seed: int, device="cpu"):
     """The untrained learner of ``settings`` (from :func:`sine_recipe`); the initial weights
-    depend only on ``seed``, the same for every method."""
+    depend only on ``seed``, the same for every method.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    """
     from .meta import MAML, FineTuneBaseline, Reptile
     from .models import MLP
     torch.manual_seed(seed)
@@ -249,6 +266,8 @@ def train_sine_learner(learner, settings: dict, seed: int, iterations: int | Non
     ``iterations`` (default: the recipe's) cuts the run short for the checkpoint test; with at
     most ``settings["iterations"] // 20`` iterations it repeats exactly the start of the full run
     (the cosine schedule's first piece keeps the full step size).
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     from .meta import sinusoid_source
     from .meta_lab import meta_train_cosine

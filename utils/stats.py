@@ -37,6 +37,8 @@ def mean_ci95(values) -> tuple[float, float]:
         values: a 1-D sequence of per-episode figures (accuracies in [0, 1], MSEs, ...).
     Returns:
         ``(mean, half_width)``; report as ``mean ± half_width``.
+
+    Taught in chapter 01, § One episode means little.
     """
     arr = _finite_series(values, "a 1-D sequence of at least 2 per-episode figures",
                          "evaluate on more episodes (600 is standard)", "check the evaluation loop")
@@ -45,7 +47,10 @@ def mean_ci95(values) -> tuple[float, float]:
 
 
 def format_ci(mean: float, half: float, percent: bool = False, digits: int = 2) -> str:
-    """Format ``mean ± half`` (as percentages when ``percent``)."""
+    """Format ``mean ± half`` (as percentages when ``percent``).
+
+    Taught in chapter 01, § One episode means little.
+    """
     if percent:
         return f"{100 * mean:.{digits}f} ± {100 * half:.{digits}f}%"
     return f"{mean:.{digits + 1}f} ± {half:.{digits + 1}f}"
@@ -85,6 +90,8 @@ def select_on_validation(candidates, score, *, higher_is_better: bool = True,
         split: name of the data the scores come from, kept in the result.
     Returns:
         a :class:`Selection` with ``best`` and ``scores`` (``{value: score}`` in candidate order).
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     values = list(candidates)
     if not values:
@@ -133,6 +140,8 @@ def seed_spread(values) -> SeedSpread:
 
     Args:
         values: one finite number per seed (e.g. each seed's mean test accuracy).
+
+    Taught in chapter 02, § 4 · MSE vs number of steps, over many test tasks.
     """
     arr = _finite_series(values, "one figure per meta-training seed, at least 2 (3 to rank methods)",
                          "train with more seeds, e.g. SEEDS = (0, 1, 2)", "check the training run of each seed")
@@ -144,6 +153,8 @@ def ranking_holds(better, worse, *, higher_is_better: bool = True) -> bool:
 
     ``better`` and ``worse`` are per-seed figures of the two methods, in the same seed order
     (at least 3 seeds, as the course requires for a ranking).
+
+    Taught in chapter 02, § 4 · MSE vs number of steps, over many test tasks.
     """
     a, b = [float(v) for v in better], [float(v) for v in worse]
     if len(a) != len(b) or len(a) < 3:

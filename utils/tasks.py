@@ -1,5 +1,5 @@
 """Task families for regression: the sinusoid family of Finn et al. (2017, §5.1), and the
-piecewise task with three regimes that chapter 06 §6 gives to a mixture of experts (:class:`PiecewiseTask`).
+piecewise task with three regimes that chapter 06 § 4 gives to a mixture of experts (:class:`PiecewiseTask`).
 
 A task is a function ``y = A sin(x - φ)`` with amplitude ``A ~ U[0.1, 5]`` and phase
 ``φ ~ U[0, π]``; inputs are drawn from ``U[-5, 5]``. A batch of tasks is returned as stacked
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import torch
 
 from .errors import course_error
+from .vocab import TaskTensors
 
 
 @dataclass
-class TaskBatch:
+class TaskBatch(TaskTensors):
     """A batch of regression tasks. ``T`` tasks, ``K`` support and ``Q`` query points each.
 
     Attributes:
@@ -24,16 +25,8 @@ class TaskBatch:
         query_x, query_y: ``(T, Q, 1)`` float tensors.
         amplitude, phase: ``(T,)`` the task parameters (for plotting the true curve).
     """
-    support_x: torch.Tensor
-    support_y: torch.Tensor
-    query_x: torch.Tensor
-    query_y: torch.Tensor
     amplitude: torch.Tensor
     phase: torch.Tensor
-
-    def to(self, device) -> "TaskBatch":
-        """Move every tensor to ``device``."""
-        return TaskBatch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
     def __len__(self) -> int:
         return self.support_x.shape[0]
@@ -46,6 +39,8 @@ class SinusoidFamily:
         amplitude: (low, high) of the uniform amplitude range.
         phase: (low, high) of the uniform phase range, radians.
         x_range: (low, high) of the uniform input range.
+
+    Taught in chapter 02, § 1 · The sinusoid family, and what "all tasks at once" learns.
     """
 
     def __init__(self, amplitude=(0.1, 5.0), phase=(0.0, math.pi), x_range=(-5.0, 5.0)):
@@ -85,6 +80,8 @@ class PiecewiseTask:
     On ``x`` in [-3, 3]: a fast sine for ``x < -1``, a gentle line for ``-1 <= x < 1`` and an
     offset parabola for ``x >= 1`` — three functions that one smooth network must stitch
     together, while a gate can hand each regime to its own expert.
+
+    Taught in chapter 06, § 4 · Mixtures of experts: learning who handles what.
     """
     boundaries = (-1.0, 1.0)
     x_range = (-3.0, 3.0)

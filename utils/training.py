@@ -1,4 +1,5 @@
-"""Supervised training: ``fit`` and ``evaluate``, device-agnostic, optional AMP, tqdm progress.
+"""Supervised training: ``fit`` and ``evaluate``, device-agnostic, optional AMP, tqdm progress;
+and :func:`cosine_schedule`, the step-size schedule ``learner.meta_train(..., schedule=...)`` takes.
 
 Data is passed as ``(x, y)`` tensor pairs (or anything with ``.x``/``.y``, like
 :class:`utils.digits.Split`); the loops batch it themselves so a chapter never writes a
@@ -6,8 +7,11 @@ training loop again. Given a seed, training on the CPU is deterministic.
 """
 from __future__ import annotations
 
+import bisect
+import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -16,6 +20,29 @@ from tqdm.auto import tqdm
 
 from .errors import course_error
 from .runtime import pick_device, synchronize
+
+
+def cosine_schedule(total: int, floor: float = 0.05, chunks: int = 20) -> Callable[[int], float]:
+    """Outer step-size factor for iteration ``i`` of ``total``: a cosine from 1 down towards ``floor``,
+    held constant over ``chunks`` equal pieces (pass it as ``meta_train(..., schedule=...)``).
+
+    Piece ``j`` (iterations ``round(j * total / chunks)`` up to the next bound) gets
+    ``floor + (1 - floor) * (1 + cos(pi * j / chunks)) / 2``; the first piece keeps the full step.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    """
+    if isinstance(total, bool) or int(total) != total or total < 1:
+        raise course_error("iterations", "a positive integer", repr(total), "pass e.g. 1000")
+    if not 0 <= floor <= 1:
+        raise course_error("floor", "a fraction in [0, 1]", repr(floor), "pass e.g. 0.05")
+    chunks = max(1, min(int(chunks), int(total)))
+    bounds = [round(j * total / chunks) for j in range(chunks + 1)]
+
+    def factor(i: int) -> float:
+        j = min(max(bisect.bisect_right(bounds, i) - 1, 0), chunks - 1)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * j / chunks))
+
+    return factor
 
 
 @dataclass

@@ -16,7 +16,14 @@ name                    mapping                                    in the engine
 :data:`ModelMap`        a model -> a model                         distillation, compression
                                                                    (chapters 04-05)
 :data:`ModelsMap`       several models -> one model                fusion (chapter 06)
+:data:`Network`         a :data:`Model` that carries parameters    what the model-to-model maps read
+                        (an ``nn.Module``)                         and return
 ======================  =========================================  ==================================
+
+The model-to-model maps of chapters 04-06 take settings besides the model; fixing them gives
+the map itself, e.g. ``functools.partial(utils.compress.quantize_model_int8, per_channel=True)``
+is a :data:`ModelMap` and ``utils.fuse.average_models`` is a :data:`ModelsMap`. Their
+signatures say :data:`Network` where a model must have weights to read or change.
 
 A batch of tasks (what a :data:`TaskSource` returns) is any object with the four stacked tensors
 ``support_x (T, K, ...)``, ``support_y (T, K, ...)``, ``query_x (T, Q, ...)``, ``query_y (T, Q, ...)``
@@ -25,6 +32,7 @@ is the one place that unpacks it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
@@ -44,9 +52,11 @@ MetaLearner = Callable[[TaskSource], Learner]
 ModelMap = Callable[[Model], Model]
 #: several models -> one model (fusion)
 ModelsMap = Callable[[Sequence[Model]], Model]
+#: a Model with parameters (an ``nn.Module``): what distillation, compression and fusion read and return
+Network = torch.nn.Module
 
 __all__ = ["Tensor", "Model", "Dataset", "Learner", "TaskSource", "MetaLearner", "ModelMap",
-           "ModelsMap", "SupportQuery", "split_batch"]
+           "ModelsMap", "Network", "SupportQuery", "TaskTensors", "split_batch"]
 
 
 class SupportQuery(NamedTuple):
@@ -55,6 +65,21 @@ class SupportQuery(NamedTuple):
     support_y: Tensor
     query_x: Tensor
     query_y: Tensor
+
+
+@dataclass
+class TaskTensors:
+    """Base of the course's task containers (:class:`utils.tasks.TaskBatch`,
+    :class:`utils.episodes.Episode`): the four support/query tensors first, then whatever a
+    subclass adds (its own fields follow, in order)."""
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+
+    def to(self, device):
+        """The same container with every tensor moved to ``device``."""
+        return type(self)(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
 
 
 def split_batch(batch, device=None) -> SupportQuery:

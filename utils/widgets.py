@@ -1,18 +1,21 @@
 """Widgets that stay useful headless.
 
 :func:`interactive_figure` shows ipywidgets controls wired to a plotting function in a live
-JupyterLab. When the notebook runs headless (papermill, autograde, tests: the environment sets
-``COURSE_HEADLESS=1`` or ``COURSE_FAST=1``), it also draws one static figure with the default
-values, so the executed notebook still shows what the widget would.
+JupyterLab. When the notebook runs headless (papermill, autograde, tests: their environment comes
+from :func:`utils.runtime.headless_env`, which sets ``COURSE_HEADLESS=1``), it also draws one
+static figure with the default values, so the executed notebook still shows what the widget would.
+FAST mode alone says nothing about who is looking: a learner may run FAST in JupyterLab.
 """
 from __future__ import annotations
 
 import os
 
+from .runtime import HEADLESS_ENV
+
 
 def is_headless() -> bool:
-    """True when no person is looking: ``COURSE_HEADLESS=1`` or ``COURSE_FAST=1`` is set."""
-    return os.environ.get("COURSE_HEADLESS") == "1" or os.environ.get("COURSE_FAST") == "1"
+    """True when no person is looking: ``COURSE_HEADLESS=1`` is set (:func:`utils.runtime.headless_env`)."""
+    return os.environ.get(HEADLESS_ENV) == "1"
 
 
 def interactive_figure(draw, **controls):

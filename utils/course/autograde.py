@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CourseError, course_error
+from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
 from .grading import (INTEGRITY_ID, _num, compare_with_gradebook, integrity_failure,
                       scores_from_notebook)
 from .nbgrader_course import _tail, course_env
@@ -127,8 +128,8 @@ def autograde_course(course: str | Path, assignment: str, *, students: list[str]
     results = []
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as tmp:
         notes_dir = Path(tmp)
-        env = course_env(extra={"COURSE_SANDBOX": "require" if ok else "off",
-                                "COURSE_GRADING_NOTES": str(notes_dir)})
+        env = course_env(extra={SANDBOX_ENV: "require" if ok else "off",
+                                GRADING_NOTES_ENV: str(notes_dir)})
         for student in who:
             cmd = [sys.executable, "-m", "utils.course.nbgrader_sandbox", "autograde", assignment,
                    "--force", f"--student={student}"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from ..cache import ARTEFACT_LOG_ENV
 from ..errors import course_error
 from ..figures import read_figures
+from ..runtime import FIGURES_DIR_ENV
 from .nbgrader_course import course_env
 from .notebooks import read_notebook, solution_path
 
@@ -169,7 +170,7 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
     start = time.perf_counter()
     try:
         require_parameters_cell(read_notebook(src), f"solutions/{chapter}/{chapter}.ipynb")
-        env = course_env(fast=fast, extra={"COURSE_FIGURES_DIR": str(figures_dir.resolve()),
+        env = course_env(fast=fast, extra={FIGURES_DIR_ENV: str(figures_dir.resolve()),
                                            ARTEFACT_LOG_ENV: str(log)})
         with _environ(env), _stderr_to(out.with_suffix(".stderr.log")):
             pm.execute_notebook(str(src), str(out), parameters={"FAST": bool(fast)},

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .notebooks import PROJECT_ROOT
 from ..errors import CourseError, course_error
+from ..runtime import FIGURES_DIR_ENV, GRADING_NOTES_ENV, SANDBOX_ENV, headless_env
 from .notebooks import read_notebook, solution_path, strip_notebook, write_notebook
 
 #: Per-cell time limit (seconds) for autograding; an infinite loop is interrupted after it.
@@ -33,21 +34,15 @@ DEFAULT_CELL_TIMEOUT = 120
 def course_env(*, fast: bool = True, extra: dict | None = None) -> dict:
     """Environment for the subprocesses the tooling starts (nbgrader, kernels).
 
-    Puts this interpreter's ``bin/`` first on PATH (nbgrader calls ``alembic`` by bare name),
-    forces FAST mode (``COURSE_FAST=1``) unless ``fast=False``, keeps BLAS/OpenMP to two threads
-    unless the caller chose otherwise, and makes the project importable from any folder.
+    :func:`utils.runtime.headless_env` (headless; FAST unless ``fast=False``; BLAS/OpenMP at two
+    threads unless the caller chose otherwise), plus this interpreter's ``bin/`` first on PATH
+    (nbgrader calls ``alembic`` by bare name) and the project importable from any folder.
     """
-    env = dict(os.environ)
+    env = headless_env(fast)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    if fast:
-        env["COURSE_FAST"] = "1"
-    else:
-        env.pop("COURSE_FAST", None)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "2")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # keeps a debugger notice off stderr
-    env.pop("COURSE_FIGURES_DIR", None)  # grading must not write the run table's figures
+    env.pop(FIGURES_DIR_ENV, None)  # grading must not write the run table's figures
     env.update(extra or {})
     return env
 
@@ -126,9 +121,9 @@ class TempCourse:
         ``module="utils.course.nbgrader_sandbox"`` runs the sandboxed autograde instead.
         """
         cmd = [sys.executable, "-m", module, *args]
-        extra = {"COURSE_GRADING_NOTES": str(self.path / "grading-notes")}
+        extra = {GRADING_NOTES_ENV: str(self.path / "grading-notes")}
         if self.sandbox is not None:
-            extra["COURSE_SANDBOX"] = "require" if self.sandbox else "off"
+            extra[SANDBOX_ENV] = "require" if self.sandbox else "off"
         env = course_env(extra=extra)
         try:
             proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True,

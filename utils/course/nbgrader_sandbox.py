@@ -24,6 +24,8 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Integer
 
+from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
+
 #: nbgrader 0.9's autograde preprocessors with Execute replaced by the sandboxed one.
 PREPROCESSORS = [
     "utils.course.nbgrader_sandbox.SandboxedExecute",
@@ -44,11 +46,11 @@ class SandboxedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         from .sandbox import execute_notebook
 
-        mode = os.environ.get("COURSE_SANDBOX", "").lower()
+        mode = os.environ.get(SANDBOX_ENV, "").lower()
         sandbox = True if mode == "require" else False if mode in ("off", "0", "no") else None
         folder = resources.get("metadata", {}).get("path") or None
         ex = execute_notebook(nb, timeout=self.timeout, files_from=folder, sandbox=sandbox)
-        notes_dir = os.environ.get("COURSE_GRADING_NOTES")
+        notes_dir = os.environ.get(GRADING_NOTES_ENV)
         info = resources.get("nbgrader", {})
         if notes_dir and info:
             path = (Path(notes_dir) / str(info.get("student")) / str(info.get("assignment"))

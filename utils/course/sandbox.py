@@ -45,10 +45,11 @@ from pathlib import Path
 from nbformat import NotebookNode, from_dict
 
 from ..cache import cache_dir
+from ..runtime import (CACHE_DIR_ENV, CACHE_RO_ENV, FAST_ENV, HEADLESS_ENV, SANDBOX_ENV,  # noqa: F401 - SANDBOX_ENV re-exported
+                       SANDBOXED_ENV)
 from .notebooks import PROJECT_ROOT, nbgrader_meta, write_notebook
 
 #: Environment variable: ``off`` runs grading without the sandbox (self-grading only).
-SANDBOX_ENV = "COURSE_SANDBOX"
 #: Folders of the system bound read-only into the sandbox (when they exist).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 #: Where things appear inside the sandbox.
@@ -58,7 +59,7 @@ INSIDE_HOME = "/course/home"
 INSIDE_CACHE = "/course/cache"
 INSIDE_CACHE_RO = "/course/cache-ro"
 #: Environment variables passed into the sandbox (everything else is dropped).
-PASS_ENV = ("COURSE_FAST", "COURSE_HEADLESS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+PASS_ENV = (FAST_ENV, HEADLESS_ENV, "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
             "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "LANG", "LC_ALL",
             "PYDEVD_DISABLE_FILE_VALIDATION")
 #: Seconds a kernel may take to start; seconds beyond the per-cell limit before the guard acts.
@@ -140,11 +141,10 @@ def bwrap_command(bwrap: str, work: Path, inner: list[str]) -> list[str]:
     cmd += ["--bind", str(work), INSIDE_WORK, "--chdir", INSIDE_WORK]
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
     env.update(PATH=f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
-               PYTHONPATH=INSIDE_ENGINE, HOME=INSIDE_HOME, COURSE_CACHE_DIR=INSIDE_CACHE,
-               COURSE_CACHE_RO=INSIDE_CACHE_RO, JUPYTER_RUNTIME_DIR=f"{INSIDE_HOME}/runtime",
+               PYTHONPATH=INSIDE_ENGINE, HOME=INSIDE_HOME, JUPYTER_RUNTIME_DIR=f"{INSIDE_HOME}/runtime",
                IPYTHONDIR=f"{INSIDE_HOME}/ipython", MPLCONFIGDIR=f"{INSIDE_HOME}/mpl",
-               XDG_CACHE_HOME=f"{INSIDE_HOME}/.cache", COURSE_SANDBOXED="1",
-               PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+               XDG_CACHE_HOME=f"{INSIDE_HOME}/.cache", PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+    env.update({CACHE_DIR_ENV: INSIDE_CACHE, CACHE_RO_ENV: INSIDE_CACHE_RO, SANDBOXED_ENV: "1"})
     env.setdefault("LANG", "C.UTF-8")
     for k, v in env.items():
         cmd += ["--setenv", k, v]

@@ -100,8 +100,9 @@ def _add_reply_error(cell, execute_reply=None, **_) -> None:
 def _link_cache() -> None:
     """Inside the sandbox: the read-only data cache appears in the writable cache folder as
     links, so cached files are read and new ones are written to the private layer."""
-    ro, rw = os.environ.get("COURSE_CACHE_RO"), os.environ.get("COURSE_CACHE_DIR")
-    if not (os.environ.get("COURSE_SANDBOXED") and ro and rw and os.path.isdir(ro)):
+    from ..runtime import CACHE_DIR_ENV, CACHE_RO_ENV, SANDBOXED_ENV
+    ro, rw = os.environ.get(CACHE_RO_ENV), os.environ.get(CACHE_DIR_ENV)
+    if not (os.environ.get(SANDBOXED_ENV) and ro and rw and os.path.isdir(ro)):
         return
     for name in os.listdir(ro):
         target = os.path.join(rw, name)

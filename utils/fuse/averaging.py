@@ -1,4 +1,4 @@
-"""Weight averaging (chapter 06 §4-§5): ``M`` models of one architecture become one model whose
+"""Weight averaging (chapter 06, § 3): ``M`` models of one architecture become one model whose
 weights are the average.
 
 Costs one forward pass, but only works when the models sit in one low-loss basin, e.g. fine-tunes
@@ -10,15 +10,15 @@ their average lies on a loss *barrier*. :func:`check_compatible`, :func:`interpo
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import course_error
+from ..errors import check_number, course_error
 from ..runtime import pick_device
+from ..vocab import Network
 
 __all__ = ["state_dict_of", "check_compatible", "interpolate_state_dicts", "average_state_dicts",
            "load_state", "interpolate_models", "average_models", "recompute_batchnorm",
@@ -81,24 +81,16 @@ def check_compatible(a, b, names=("model A", "model B")) -> None:
                                f"dtype {sb[k].dtype} in {nb}", "cast both models to one dtype first")
 
 
-def _check_alpha(alpha) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise course_error("alpha", "a number (0 gives model A, 1 gives model B)", repr(alpha),
-                           "pass a float such as 0.5") from None
-    if not math.isfinite(a):
-        raise course_error("alpha", "a finite number", repr(alpha), "pass a float such as 0.5")
-    return a
-
-
 def interpolate_state_dicts(a, b, alpha: float) -> dict[str, torch.Tensor]:
     """``(1 - alpha) * a + alpha * b`` for every floating-point entry (parameters, BatchNorm
     running mean and variance); integer entries (BatchNorm's ``num_batches_tracked``) are
     taken from the nearer end (``a`` for ``alpha <= 0.5``). ``alpha`` outside [0, 1] extrapolates.
     Returns a new state dict; ``alpha = 0`` and ``1`` reproduce ``a`` and ``b`` exactly.
+
+    Taught in chapter 06, § 3 · Weight averaging: one model from many.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_number(alpha, "alpha", "a finite number (0 gives model A, 1 gives model B)",
+                         "pass a float such as 0.5")
     check_compatible(a, b)
     sa, sb = state_dict_of(a), state_dict_of(b)
     out = {}
@@ -122,6 +114,8 @@ def average_state_dicts(state_dicts, weights=None) -> dict[str, torch.Tensor]:
     ``weights`` (length ``M``, non-negative, normalised to sum 1). Integer entries
     (``num_batches_tracked``) are taken from the first. Raises a :class:`CourseError` naming
     the first mismatched parameter if the models differ in names or shapes.
+
+    Taught in chapter 06, § Model soups.
     """
     sds = [state_dict_of(s) for s in state_dicts]
     if not sds:
@@ -156,14 +150,20 @@ def load_state(template: nn.Module, state_dict: dict) -> nn.Module:
     return model
 
 
-def interpolate_models(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
-    """A new model with weights ``(1 - alpha) * a + alpha * b`` (see :func:`interpolate_state_dicts`)."""
+def interpolate_models(a: Network, b: Network, alpha: float) -> Network:
+    """A new model with weights ``(1 - alpha) * a + alpha * b`` (see :func:`interpolate_state_dicts`).
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
+    """
     check_compatible(a, b)
     return load_state(a, interpolate_state_dicts(a, b, alpha))
 
 
-def average_models(models, weights=None) -> nn.Module:
-    """A new model whose weights are the (weighted) mean of ``models``' (see :func:`average_state_dicts`)."""
+def average_models(models: Sequence[Network], weights=None) -> Network:
+    """A new model whose weights are the (weighted) mean of ``models``' (see :func:`average_state_dicts`).
+
+    Taught in chapter 06, § Model soups.
+    """
     models = list(models)
     if not models:
         raise course_error("models", "at least one model", "an empty list", "pass the models to average")
@@ -180,6 +180,8 @@ def recompute_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 256
     statistics averaged from the endpoints are stale ("variance collapse", Jordan et al. 2023).
     This resets them and accumulates an exact average over ``x`` (momentum ``None``). Models
     without BatchNorm are returned unchanged. Returns ``model``.
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
            and m.track_running_stats]
@@ -219,9 +221,9 @@ def barrier_height(values) -> float:
 @dataclass
 class PathResult:
     """Loss and accuracy at each ``alpha`` of the straight line ``(1 - alpha) * A + alpha * B``."""
-    alphas: list
-    loss: list
-    accuracy: list
+    alphas: list[float]
+    loss: list[float]
+    accuracy: list[float]
 
     @property
     def barrier(self) -> float:
@@ -234,7 +236,7 @@ class PathResult:
         return (self.accuracy[0] + self.accuracy[-1]) / 2 - min(self.accuracy)
 
 
-def linear_path(model_a: nn.Module, model_b: nn.Module, data, alphas=None, device="auto",
+def linear_path(model_a: Network, model_b: Network, data, alphas=None, device="auto",
                 bn_data: torch.Tensor | None = None, batch_size: int = 512) -> PathResult:
     """Evaluate the models on the straight line between two models' weights.
 
@@ -244,6 +246,8 @@ def linear_path(model_a: nn.Module, model_b: nn.Module, data, alphas=None, devic
             measure a barrier.
         bn_data: if given, BatchNorm statistics of every interpolated model are re-estimated on
             these inputs (:func:`recompute_batchnorm`) — fairer to independently trained models.
+
+    Taught in chapter 06, § Why averaging unrelated models fails, measured.
     """
     from ..training import evaluate
     check_compatible(model_a, model_b)
@@ -266,6 +270,8 @@ def state_dict_scorer(template: nn.Module, data, metric: str = "accuracy", devic
 
     Loads the state dict into a copy of ``template`` and evaluates it on ``data`` (a
     validation set): ``"accuracy"``, or ``"neg_loss"`` (minus the mean loss).
+
+    Taught in chapter 06, § Model soups.
     """
     from ..training import evaluate
     if metric not in ("accuracy", "neg_loss"):
@@ -308,6 +314,8 @@ def greedy_soup(state_dicts, score: Callable[[dict], float]) -> SoupResult:
         state_dicts: ``M`` compatible state dicts (or modules), e.g. fine-tunes of one model.
         score: ``state_dict -> float``, higher is better, on a *validation* set
             (:func:`state_dict_scorer`); reporting test figures needs a separate test set.
+
+    Taught in chapter 06, § Model soups.
     """
     sds = [state_dict_of(s) for s in state_dicts]
     if not sds:

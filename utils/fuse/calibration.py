@@ -1,4 +1,4 @@
-"""Calibration (chapter 06 §3): does a predicted 80 % come true 80 % of the time?
+"""Calibration (chapter 06, § 2): does a predicted 80 % come true 80 % of the time?
 
 :func:`reliability_diagram`, :func:`expected_calibration_error`, temperature scaling
 (:func:`fit_temperature`, :func:`apply_temperature`), :func:`log_loss`, :func:`accuracy`.
@@ -55,6 +55,8 @@ def reliability_diagram(probs: torch.Tensor, labels: torch.Tensor, n_bins: int =
     Bins are ``(b/n, (b+1)/n]`` (a confidence of exactly 0 goes to the first bin).
     ECE = ``sum_b (n_b / B) * |accuracy_b - confidence_b|`` over non-empty bins
     (Naeini et al. 2015; Guo et al. 2017). A perfectly calibrated model has ECE 0.
+
+    Taught in chapter 06, § 2 · Output ensembles.
     """
     if int(n_bins) != n_bins or n_bins < 1:
         raise course_error("n_bins", "a positive integer", repr(n_bins), "use e.g. 10 or 15 bins")
@@ -75,7 +77,10 @@ def reliability_diagram(probs: torch.Tensor, labels: torch.Tensor, n_bins: int =
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 10) -> float:
-    """ECE with ``n_bins`` equal-width confidence bins (see :func:`reliability_diagram`), in [0, 1]."""
+    """ECE with ``n_bins`` equal-width confidence bins (see :func:`reliability_diagram`), in [0, 1].
+
+    Taught in chapter 06, § 2 · Output ensembles.
+    """
     return reliability_diagram(probs, labels, n_bins).ece
 
 
@@ -85,6 +90,8 @@ def apply_temperature(scores: torch.Tensor, T: float) -> torch.Tensor:
     ``T > 1`` softens (less confident), ``T < 1`` sharpens. For an ensemble, pass the log of its
     averaged probabilities (softmax is unchanged by adding a constant per row, so log-probabilities
     work as logits).
+
+    Taught in chapter 06, § 2 · Output ensembles.
     """
     T = float(T)
     if not math.isfinite(T) or T <= 0:
@@ -96,6 +103,8 @@ def fit_temperature(scores: torch.Tensor, labels: torch.Tensor, grid=None) -> fl
     """Temperature scaling (Guo et al. 2017): the ``T`` minimising the log-loss of
     ``softmax(scores / T)`` on held-out ``labels``, by grid search (default 61 values from 0.1
     to 10 on a log scale). Fit it on a validation set, then apply it to the test set.
+
+    Taught in chapter 06, § 2 · Output ensembles.
     """
     scores = scores.detach().float().cpu()
     labels = torch.as_tensor(labels).cpu()
@@ -108,7 +117,10 @@ def fit_temperature(scores: torch.Tensor, labels: torch.Tensor, grid=None) -> fl
 
 
 def log_loss(probs: torch.Tensor, labels: torch.Tensor, eps: float = 1e-12) -> float:
-    """Mean negative log-probability of the true class (cross-entropy of probabilities), in nats."""
+    """Mean negative log-probability of the true class (cross-entropy of probabilities), in nats.
+
+    Taught in chapter 06, § 2 · Output ensembles.
+    """
     probs, labels = _check_probs(probs, labels)
     return float(-probs.gather(1, labels.view(-1, 1)).clamp_min(eps).log().mean())
 

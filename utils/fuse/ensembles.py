@@ -10,19 +10,23 @@ Shapes: ``M`` members, ``B`` examples, ``C`` classes.
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
+from typing import Sequence
 
 import torch
+from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 from ..errors import course_error
 from ..runtime import pick_device, synchronize
+from ..vocab import Network
 from .averaging import check_compatible
 
-__all__ = ["ENSEMBLE_METHODS", "member_logits", "ensemble_predict", "loop_ensemble_logits",
-           "VmapEnsemble", "time_ensembles"]
+__all__ = ["ENSEMBLE_METHODS", "member_logits", "ensemble_predict", "ensemble_log_probs", "Ensemble",
+           "loop_ensemble_logits", "VmapEnsemble", "time_ensembles"]
 
 ENSEMBLE_METHODS = ("prob", "logit", "vote")
 
@@ -48,8 +52,11 @@ def _stack_logits(logits) -> torch.Tensor:
 
 
 @torch.no_grad()
-def member_logits(models, x: torch.Tensor, device="auto", batch_size: int = 512) -> torch.Tensor:
-    """Every member's logits on ``x`` in eval mode: ``(M, B, C)`` on the CPU."""
+def member_logits(models: Sequence[Network], x: torch.Tensor, device="auto", batch_size: int = 512) -> torch.Tensor:
+    """Every member's logits on ``x`` in eval mode: ``(M, B, C)`` on the CPU.
+
+    Taught in chapter 06, § 2 · Output ensembles.
+    """
     from ..training import predict_logits
     if not models:
         raise course_error("models", "at least one model", "an empty list", "pass the ensemble's members")
@@ -66,6 +73,8 @@ def ensemble_predict(logits, method: str = "prob") -> torch.Tensor:
         ``"vote"``  fraction of members whose argmax is each class (majority vote; ties go
         to the lowest class id under ``argmax``).
     Every row sums to 1, so accuracy, log-loss and calibration are computed the same way for all.
+
+    Taught in chapter 06, § 2 · Output ensembles.
     """
     logits = _stack_logits(logits)
     if method == "prob":
@@ -79,9 +88,41 @@ def ensemble_predict(logits, method: str = "prob") -> torch.Tensor:
                        "pick how the members' outputs are combined")
 
 
+def ensemble_log_probs(logits, T: float = 1.0) -> torch.Tensor:
+    """``log(mean_m softmax(z_m / T))`` of members' logits ``(M, B, C)`` (or a list of ``(B, C)``):
+    the log of :func:`ensemble_predict`'s ``"prob"`` rule at temperature ``T``, computed in log
+    space (``logsumexp``), so confident members do not underflow to ``log 0``. Returns ``(B, C)``,
+    valid logits of the averaged distribution."""
+    z = _stack_logits(logits).float()
+    return torch.logsumexp(F.log_softmax(z / T, dim=-1), dim=0) - math.log(len(z))
+
+
+class Ensemble(nn.Module):
+    """Several classifiers as one module: outputs ``log(mean_k softmax(f_k(x)))`` (valid logits;
+    :func:`ensemble_log_probs` at ``T = 1``), so ``evaluate`` / ``predict_logits`` work on it like
+    on any model. Chapter 04's teachers use it; distillation at a temperature ``T`` averages the
+    members' probabilities *at* ``T`` instead (:func:`utils.distill.ensemble_logits`).
+
+    Taught in chapter 04, § 4. Does it work? Several seeds, paired comparisons.
+    """
+
+    def __init__(self, models: Sequence[Network]):
+        super().__init__()
+        models = list(models)
+        if not models:
+            raise course_error("models", "at least one model", "none", "pass a list of trained models")
+        self.members = nn.ModuleList(models)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ensemble_log_probs([m(x) for m in self.members])
+
+
 @torch.no_grad()
 def loop_ensemble_logits(models, x: torch.Tensor) -> torch.Tensor:
-    """Reference: each member in turn (eval mode), ``(M, B, C)``. ``x`` must be on the models' device."""
+    """Reference: each member in turn (eval mode), ``(M, B, C)``. ``x`` must be on the models' device.
+
+    Taught in chapter 06, § One call for all members: `vmap`.
+    """
     out = []
     for m in models:
         was = m.training
@@ -103,6 +144,8 @@ class VmapEnsemble:
         models: ``M`` modules of one architecture (checked with :func:`check_compatible`).
         device: where the stacked weights live.
     Call with inputs ``(B, ...)``; returns logits ``(M, B, C)``.
+
+    Taught in chapter 06, § One call for all members: `vmap`.
     """
 
     def __init__(self, models, device="auto"):
@@ -132,6 +175,8 @@ def time_ensembles(models, x: torch.Tensor, repeats: int = 20, device="auto") ->
 
     Returns ``{"loop_s", "vmap_s", "speedup", "max_abs_diff"}``; ``max_abs_diff`` is the largest
     difference between the two methods' logits (they compute the same function).
+
+    Taught in chapter 06, § One call for all members: `vmap`.
     """
     device = pick_device(device)
     members = [copy.deepcopy(m).to(device).eval() for m in models]

@@ -1,4 +1,4 @@
-"""Mixtures of experts (chapter 06 §6): the fusion is learned.
+"""Mixtures of experts (chapter 06, § 4): the fusion is learned.
 
 A gating network maps each input to weights over ``E`` expert networks (Jacobs et al. 1991),
 softly or sparsely with top-k gating and a load-balancing term (Shazeer et al. 2017).
@@ -33,6 +33,8 @@ def top_k_gating(logits: torch.Tensor, k: int, renormalize: bool = True) -> torc
     the full softmax's values at the top-k positions, zeros elsewhere; rows sum to less than 1,
     but the kept probability still depends on every logit, so the gate keeps learning.
     ``logits`` ``(B, E)`` → gates ``(B, E)``.
+
+    Taught in chapter 06, § Sparse gating and load balancing.
     """
     if logits.dim() != 2:
         raise course_error("gate logits", "a (B, E) tensor", str(tuple(logits.shape)), "flatten the batch first")
@@ -59,6 +61,8 @@ def load_balancing_loss(gates: torch.Tensor) -> torch.Tensor:
     (Shazeer et al. use ``w_importance = 0.1``) and add it to the task loss. Shazeer et al. also
     add a second, *load* term built from the gating noise; this course uses only the importance
     term, which is what the toy experiments need.
+
+    Taught in chapter 06, § Sparse gating and load balancing.
     """
     if gates.dim() != 2:
         raise course_error("gates", "a (B, E) tensor of gate weights", str(tuple(gates.shape)),
@@ -92,6 +96,8 @@ class MixtureOfExperts(nn.Module):
     For clarity this toy evaluates every expert on every input; a real sparse MoE dispatches
     each input only to its ``k`` experts, which is where its compute saving comes from.
     ``forward`` returns a :class:`MoEOutput` ``(output, gates, expert_outputs)``.
+
+    Taught in chapter 06, § 4 · Mixtures of experts: learning who handles what.
     """
 
     def __init__(self, experts, gate: nn.Module, top_k: int | None = None, noise_std: float = 0.0,
@@ -135,6 +141,8 @@ def routing_table(gates: torch.Tensor, groups: torch.Tensor, n_groups: int | Non
 
     ``groups`` ``(B,)`` labels each input with its regime / sub-task; row ``g`` says how the
     inputs of group ``g`` are shared among the experts.
+
+    Taught in chapter 06, § 4 · Mixtures of experts: learning who handles what.
     """
     groups = torch.as_tensor(groups).long().cpu()
     gates = gates.detach().float().cpu()
@@ -151,6 +159,8 @@ def specialization(table: torch.Tensor) -> float:
 
     ``1/E`` when the gate ignores the regime (uniform), 1 when every regime is handled
     entirely by one expert.
+
+    Taught in chapter 06, § 4 · Mixtures of experts: learning who handles what.
     """
     return float(table.max(1).values.mean())
 

@@ -1,0 +1,85 @@
+"""The transfer baseline every meta-learner is compared with: pre-train one model on all
+meta-training data, fine-tune it on each new support set (behind the learners' interface of
+:mod:`utils.meta`, which re-exports it as ``utils.meta.FineTuneBaseline``).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import functional as Fn
+from .errors import course_error
+from .meta import _Learner
+from .runtime import pick_device
+
+
+class FineTuneBaseline(_Learner):
+    """Pre-train one model on all meta-training data, then fine-tune it on each new support set.
+
+    * Regression (sinusoid): :meth:`meta_train` fits the model to points of many tasks at once
+      (it can only learn their average function); :meth:`evaluate_task` fine-tunes all weights.
+    * Classification: :meth:`pretrain_classes` trains ``model`` (a Classifier over all
+      meta-training classes) with ordinary supervised learning; :meth:`evaluate_task` puts a fresh
+      N-way linear head on the frozen features (``finetune="head"``, as Chen et al. 2019's
+      Baseline) or fine-tunes everything (``"all"``).
+    """
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, finetune_lr: float = 0.01,
+                 finetune_steps: int = 10, finetune: str = "all", device="auto"):
+        self.device = pick_device(device)
+        self.model = model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.finetune_lr, self.finetune_steps, self.finetune = finetune_lr, finetune_steps, finetune
+        if finetune not in ("all", "head"):
+            raise course_error("finetune", "'all' or 'head'", repr(finetune), "pick one")
+        self.history = None
+
+    def meta_loss(self, sx, sy, qx, qy):
+        x, y = torch.cat([sx, qx], 1).flatten(0, 1), torch.cat([sy, qy], 1).flatten(0, 1)
+        return Fn.loss_and_accuracy(self.model(x), y)
+
+    def pretrain_classes(self, images, labels, epochs: int = 5, batch_size: int = 128,
+                         progress: bool = True, seed: int = 0):
+        """Supervised pre-training on meta-training images with labels remapped to ``0..C-1``."""
+        from .training import fit
+        return fit(self.model, (images, labels), epochs=epochs, batch_size=batch_size,
+                   device=self.device, progress=progress, seed=seed)
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps: int | None = None):
+        steps = self.finetune_steps if steps is None else steps
+        sx, sy = support_x.to(self.device), support_y.to(self.device)
+        qx, qy = query_x.to(self.device), query_y.to(self.device)
+        if sy.dtype in (torch.int64, torch.int32):
+            return self._finetune_classifier(sx, sy, qx, qy, steps)
+        model = copy.deepcopy(self.model)
+        opt = torch.optim.SGD(model.parameters(), lr=self.finetune_lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            F.mse_loss(model(sx), sy).backward()
+            opt.step()
+        with torch.no_grad():
+            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
+        return float(loss), float(acc)
+
+    def _finetune_classifier(self, sx, sy, qx, qy, steps):
+        n_way = int(sy.max()) + 1
+        model = copy.deepcopy(self.model)
+        model.eval()  # frozen BatchNorm statistics from pre-training
+        head = nn.Linear(model.head.in_features, n_way).to(self.device)
+        nn.init.zeros_(head.weight), nn.init.zeros_(head.bias)
+        model.head = head
+        if self.finetune == "head":   # frozen features: the head's Adam steps, without autograd
+            with torch.no_grad():
+                Fn.adam_linear_head(head, model.features(sx), sy, steps, self.finetune_lr)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=self.finetune_lr)
+            for _ in range(steps):
+                opt.zero_grad()
+                F.cross_entropy(model(sx), sy).backward()
+                opt.step()
+        with torch.no_grad():
+            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
+        return float(loss), float(acc)
