@@ -148,3 +148,22 @@ def test_thread_policy_small_work_override_and_bad_value(monkeypatch):
             assert torch.get_num_threads() == before + 1
             raise RuntimeError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_headless_widgets_draw_once_and_display_no_output_widget(monkeypatch):
+    """Headless, interactive_figure draws the default figure once and displays no widget (an
+    Output widget capturing a figure can stall papermill's client), live it wires the controls."""
+    import ipywidgets as widgets
+    import IPython.display
+
+    from utils.runtime import HEADLESS_ENV
+    from utils.widgets import interactive_figure
+    calls, shown = [], []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+    box = interactive_figure(lambda n: calls.append(n), n=widgets.IntSlider(value=3))
+    assert calls == [3] and shown == [] and not any(isinstance(w, widgets.Output) for w in box.children)
+    monkeypatch.delenv(HEADLESS_ENV)
+    calls.clear()
+    box = interactive_figure(lambda n: calls.append(n), n=widgets.IntSlider(value=4))
+    assert shown and any(isinstance(w, widgets.Output) for w in box.children)

@@ -26,7 +26,10 @@ def interactive_figure(draw, **controls):
         controls: name → an ipywidgets control (``IntSlider``, ``FloatSlider``, ``Dropdown`` …)
             whose ``value`` is the default.
     In a live session the figure redraws when a control moves (``continuous_update`` is off on
-    sliders, so a CPU keeps up). Headless, the default figure is drawn once, statically.
+    sliders, so a CPU keeps up). Headless (:func:`is_headless`), the default figure is drawn once,
+    statically, and no widget is displayed: nobody can move it, and an ``Output`` widget capturing
+    a figure can leave a headless client (papermill's nbclient) waiting forever for the kernel,
+    which is how a full run of chapter 01 once hung at this cell. The controls are still returned.
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -34,9 +37,10 @@ def interactive_figure(draw, **controls):
     for c in controls.values():
         if hasattr(c, "continuous_update"):
             c.continuous_update = False
+    if is_headless():
+        draw(**{k: c.value for k, c in controls.items()})
+        return widgets.VBox([widgets.HBox(list(controls.values()))])
     out = widgets.interactive_output(draw, controls)
     box = widgets.VBox([widgets.HBox(list(controls.values())), out])
     display(box)
-    if is_headless():
-        draw(**{k: c.value for k, c in controls.items()})
     return box
