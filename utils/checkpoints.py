@@ -171,10 +171,10 @@ def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
 
 
 #: Cache-file prefixes of the FAST-mode models shipped in ``data/checkpoints/cache`` (per chapter).
-SHIPPED_CACHE = {"01": ("ch01-",), "02": ("ch02-glyphs-",)}
+SHIPPED_CACHE = {"01": ("ch01-",), "02": ("ch02-glyphs-",), "03": ("ch03-glyphs-",)}
 
 
-def ship_cache(chapters=("01", "02")) -> list[Path]:
+def ship_cache(chapters=("01", "02", "03")) -> list[Path]:
     """Run ``chapters`` in FAST mode with an empty cache and copy the models they trained (files
     named by :data:`SHIPPED_CACHE`) to :func:`utils.cache.shipped_cache_dir`, replacing the old ones.
 
@@ -206,7 +206,7 @@ def ship_cache(chapters=("01", "02")) -> list[Path]:
 
 def main(argv=None) -> int:
     """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]`` or
-    ``python -m utils.checkpoints ship-cache [01 02]``."""
+    ``python -m utils.checkpoints ship-cache [01 02 03]``."""
     from .sinusoid_lab import REPTILE_SGD, SINE_METHODS
     p = argparse.ArgumentParser(prog="python -m utils.checkpoints",
                                 description="Train the course's shipped checkpoints (data/checkpoints/).")
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--methods", nargs="+", default=list(SINE_METHODS),
                    choices=list(SINE_METHODS) + [REPTILE_SGD])
-    sc = sub.add_parser("ship-cache", help="re-create data/checkpoints/cache (the FAST models of chapters 01, 02)")
+    sc = sub.add_parser("ship-cache", help="re-create data/checkpoints/cache (the FAST models of chapters 01, 02, 03)")
     sc.add_argument("chapters", nargs="*", default=sorted(SHIPPED_CACHE))
     args = p.parse_args(argv)
     if args.cmd == "ship-cache":
