@@ -282,3 +282,16 @@ def test_toy_book_reuses_current_runs_and_labels_full_outputs(toy_root, tmp_path
     page = (full.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
     assert "Outputs from a full run" in page and "FAST mode: False" in page
     assert "from-full-run" in page and "from-fast-run" not in page
+
+
+def test_links_to_headings_with_an_apostrophe_are_rewritten():
+    """A bank link to ``#5.2-The-KL's-arguments-swapped`` reaches the page's slug (the quote inside
+    the anchor does not end it), while a quote that closes an attribute still does."""
+    from utils.course.book import rewrite_links
+    targets = {"04_distillation": {"5.2-The-KL's-arguments-swapped": "52-the-kls-arguments-swapped"}}
+    html = '<a href="../04_distillation/04_distillation.ipynb#5.2-The-KL\'s-arguments-swapped">x</a>'
+    assert rewrite_links(html, targets) == '<a href="04_distillation.html#52-the-kls-arguments-swapped">x</a>'
+    escaped = "<a href='../04_distillation/04_distillation.ipynb#5.2-The-KL&#x27;s-arguments-swapped'>x</a>"
+    assert rewrite_links(escaped, targets) == "<a href='04_distillation.html#52-the-kls-arguments-swapped'>x</a>"
+    single = "<a href='../04_distillation/04_distillation.ipynb'>x</a>"
+    assert rewrite_links(single, targets) == "<a href='04_distillation.html'>x</a>"

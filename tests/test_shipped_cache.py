@@ -71,5 +71,5 @@ def test_shipped_files_are_small_loadable_and_named_per_chapter(monkeypatch):
         obj = torch.load(f, weights_only=False)
         assert isinstance(obj, dict) and "state" in obj and "seconds" in obj, f.name
     total = sum(f.stat().st_size for f in files)
-    assert total < 4 * 2**20, f"shipped FAST models should stay a few MB, found {total / 2**20:.1f} MiB"
+    assert total < 8 * 2**20, f"shipped FAST models should stay a few MB, found {total / 2**20:.1f} MiB"
     assert cache.shipped_cache_dir() == cache.PROJECT_ROOT / "data" / "checkpoints" / "cache"

@@ -213,7 +213,9 @@ def _clean_outputs(outputs) -> list:
 
 #: A link to a chapter notebook as the notebooks write it, relative to a chapter folder or the
 #: repository: ``../06_fusion/06_fusion.ipynb#Model-soups``, ``chapters/01_x/01_x.ipynb``.
-_NOTEBOOK_LINK = re.compile(r"(?:\.\./|chapters/)?(\d{2}_[a-z0-9_]+)/\1\.ipynb(?:#([^\s\"'<>)]*))?")
+#: An anchor may hold an apostrophe between letters (``#5.2-The-KL's-arguments-swapped``); a quote
+#: that ends a single-quoted attribute is not followed by a letter.
+_NOTEBOOK_LINK = re.compile(r"(?:\.\./|chapters/)?(\d{2}_[a-z0-9_]+)/\1\.ipynb(?:#((?:[^\s\"'<>)]|'(?=\w))*))?")
 
 
 def rewrite_links(text: str, targets: dict) -> str:
@@ -221,7 +223,8 @@ def rewrite_links(text: str, targets: dict) -> str:
     the site (``NN_name.html#slug``, relative to ``chapters/``). Unknown anchors are kept as they
     are, so the browser test reports them."""
     def repl(m):
-        chapter, anchor = m.group(1), urllib.parse.unquote(m.group(2) or "")
+        # the anchor as written: percent-encoded in a URL, entity-escaped in HTML (&#x27; for ')
+        chapter, anchor = m.group(1), html.unescape(urllib.parse.unquote(m.group(2) or ""))
         slug = targets.get(chapter, {}).get(anchor, anchor) if anchor else ""
         return f"{chapter}.html" + (f"#{slug}" if slug else "")
     return _NOTEBOOK_LINK.sub(repl, text)
