@@ -55,14 +55,8 @@ class FineTuneBaseline(_Learner):
         if sy.dtype in (torch.int64, torch.int32):
             return self._finetune_classifier(sx, sy, qx, qy, steps)
         model = copy.deepcopy(self.model)
-        opt = torch.optim.SGD(model.parameters(), lr=self.finetune_lr)
-        for _ in range(steps):
-            opt.zero_grad()
-            F.mse_loss(model(sx), sy).backward()
-            opt.step()
-        with torch.no_grad():
-            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
-        return float(loss), float(acc)
+        _gradient_steps(model, torch.optim.SGD(model.parameters(), lr=self.finetune_lr), F.mse_loss, sx, sy, steps)
+        return _query_figures(model, qx, qy)
 
     def _finetune_classifier(self, sx, sy, qx, qy, steps):
         n_way = int(sy.max()) + 1
@@ -75,11 +69,21 @@ class FineTuneBaseline(_Learner):
             with torch.no_grad():
                 Fn.adam_linear_head(head, model.features(sx), sy, steps, self.finetune_lr)
         else:
-            opt = torch.optim.Adam(model.parameters(), lr=self.finetune_lr)
-            for _ in range(steps):
-                opt.zero_grad()
-                F.cross_entropy(model(sx), sy).backward()
-                opt.step()
-        with torch.no_grad():
-            loss, acc = Fn.loss_and_accuracy(model(qx), qy)
-        return float(loss), float(acc)
+            _gradient_steps(model, torch.optim.Adam(model.parameters(), lr=self.finetune_lr), F.cross_entropy,
+                            sx, sy, steps)
+        return _query_figures(model, qx, qy)
+
+
+def _gradient_steps(model, opt, loss_fn, x, y, steps: int) -> None:
+    """``steps`` full-batch steps of ``opt`` on ``loss_fn(model(x), y)`` (the fine-tuning of a task)."""
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+
+def _query_figures(model, qx, qy) -> tuple[float, float]:
+    """Query ``(loss, accuracy)`` of the fine-tuned ``model``, without gradients."""
+    with torch.no_grad():
+        loss, acc = Fn.loss_and_accuracy(model(qx), qy)
+    return float(loss), float(acc)
