@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -174,7 +175,8 @@ def lake(args) -> dict:
     final = L.train_learner(train_aug, list(range(train_aug.n_classes)),
                             **dict(best, cpu_seconds=60 * args.minutes))
     print(f"final {args.method}: {final.iterations} outer steps, {final.cpu_seconds:.0f} CPU s "
-          f"({final.wall_seconds:.0f} s on the wall, torch threads: {torch.get_num_threads()}, machine shared with other jobs), "
+          f"({final.wall_seconds:.0f} s on the wall, torch threads: {torch.get_num_threads()}, load average "
+          f"{os.getloadavg()[0]:.1f} at the end), "
           f"on all {len(train_aug.alphabets)} alphabets of images_background_{train_name}; settings {final.settings}")
     if runs:
         pix = L.evaluate_runs(L.NearestNeighbour(), runs)
