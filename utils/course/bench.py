@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--select-minutes", type=float, default=2.0, help="CPU minutes per hyperparameter candidate")
             s.add_argument("--method", choices=["protonet", "maml", "fomaml"], default="protonet")
             s.add_argument("--ways-grid", type=int, nargs="+", default=[20, 60], help="ProtoNet training ways to choose from")
-            s.add_argument("--inner-lr-grid", type=float, nargs="+", default=[0.1, 0.4], help="MAML inner step sizes to choose from")
+            s.add_argument("--inner-lr-grid", type=float, nargs="+", default=[0.03, 0.1, 0.4], help="MAML inner step sizes to choose from (0.4: Finn et al.'s 5-way Omniglot step)")
             s.add_argument("--runs", type=int, default=400, help="held-out-alphabet test runs")
             s.add_argument("--val-runs", type=int, default=100, help="validation runs per candidate")
             s.add_argument("--save-checkpoint", default=None, metavar="NAME",
