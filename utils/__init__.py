@@ -15,6 +15,7 @@ Foundations
     - :mod:`utils.runtime`      device choice, seeding, FAST mode, every ``COURSE_*`` name and ``headless_env``, timing
     - :mod:`utils.cache`        atomic writes and the settings-keyed cache under ``data/cache/``
     - :mod:`utils.stats`        mean ± 95 % CI, seed spreads, choosing on validation data
+    - :mod:`utils.results`      results that present themselves (``MetaResult``: mean, CI, what it covers)
     - :mod:`utils.tables`       result tables (``show_table``) instead of hand-aligned prints
     - :mod:`utils.plots`        labelled figures: histories, episodes, CI bars, reliability diagrams
     - :mod:`utils.widgets`      ipywidgets that still draw a figure headless
@@ -65,7 +66,7 @@ __version__ = "0.2.0"
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (
     "vocab", "chapters",
-    "errors", "runtime", "cache", "stats", "tables", "plots", "widgets", "figures",
+    "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "functional", "folded", "meta", "transfer", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",

@@ -31,6 +31,7 @@ from .vocab import TaskSource, split_batch
 from .cache import cpu_copy
 from .errors import course_error
 from .models import use_batch_statistics
+from .results import MetaResult
 from .runtime import pick_device, synchronize, threads_for, torch_threads
 
 
@@ -63,20 +64,6 @@ class MetaHistory:
     @property
     def total_seconds(self) -> float:
         return self.seconds[-1] if self.seconds else 0.0
-
-
-@dataclass
-class MetaResult:
-    """Mean query figure over test tasks with its 95% CI half-width; ``values`` per task."""
-    metric: str
-    mean: float
-    ci95: float
-    values: list
-
-    def __str__(self) -> str:
-        if self.metric == "accuracy":
-            return f"{100 * self.mean:.2f} ± {100 * self.ci95:.2f}% accuracy"
-        return f"{self.mean:.3f} ± {self.ci95:.3f} {self.metric}"
 
 
 class _Learner:
