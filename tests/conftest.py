@@ -66,7 +66,7 @@ FILE_MARKERS = {
     "test_book.py": ("notebooks", "browser"),
     "test_jupyterlab.py": ("browser",),
     "test_widgets_browser.py": ("browser",),
-    "test_jupyterhub.py": ("hub", "browser"),
+    "test_jupyterhub.py": ("hub",),          # also drives Chromium; -m browser leaves it out
 }
 
 
