@@ -2,21 +2,29 @@
 
 Two kinds of course are tested:
 
-* the real one: every chapter found in ``solutions/`` (parametrized; a clean skip while there
-  are none), with expensive steps (papermill run, nbgrader round trip, regenerated chapters)
-  done once per session and shared;
+* the real one: every chapter found in ``solutions/`` (parametrized; finding none fails the
+  collection: a broken discovery must not turn the run green), with expensive steps (papermill
+  run, nbgrader round trip, regenerated chapters) done once per test run and shared by every
+  xdist worker (:func:`shared_once`: a cache folder common to the workers, a file lock, atomic
+  writes);
 * a toy course written by the tests into a temporary folder (two tiny chapters with an
-  exercise, hidden tests and a written answer), so the machinery itself is exercised even
-  before any chapter exists.
+  exercise, hidden tests and a written answer), so the machinery itself is exercised on a
+  course small enough to reason about.
+
+Every test file carries the markers :data:`FILE_MARKERS` gives it (``pytest -m engine``: the fast
+unit tests of ``utils/``; see CONTRIBUTING.md, "Which tests to run when"); a test file missing
+from the table fails the collection.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from filelock import FileLock
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +37,55 @@ from utils.course.notebooks import (find_chapters, fill_answers, is_answer_cell,
 
 #: Chapters of the real course, found once at collection time.
 CHAPTERS = find_chapters(REPO)
-NO_CHAPTERS = "no chapters in solutions/ yet (they arrive with the chapter issues)"
+NO_CHAPTERS = (f"chapter discovery found no chapter in {REPO / 'solutions'} (expected "
+               "solutions/NN_name/NN_name.ipynb for each chapter); the discovery or the checkout is "
+               "broken: check utils.course.notebooks.find_chapters and that solutions/ is present")
+
+#: Test file -> its markers (registered in pyproject.toml). ONE table: a new test file must be
+#: added here, or the collection fails (so no file can go unmarked and drop out of `-m engine`).
+#: engine: fast unit tests of utils/ (no notebook execution, no nbgrader, no browser);
+#: machinery: utils.course on the toy course or in subprocesses (sandbox, CLI, progress);
+#: notebooks: executes or regenerates the real chapters (papermill, nbval, sync, book);
+#: grading: nbgrader autograde of real or toy notebooks; browser: headless Chromium;
+#: hub: a real JupyterHub (left out of the README's command, run on its own by .ci/run).
+FILE_MARKERS = {
+    **dict.fromkeys([
+        "test_adam_head.py", "test_bench_maml.py", "test_checkpoints.py", "test_compress.py",
+        "test_conventions.py", "test_data.py", "test_distill.py", "test_facts.py",
+        "test_families.py", "test_folded.py", "test_fuse.py", "test_glossary.py",
+        "test_interview.py", "test_interview_zh.py", "test_layout.py", "test_mc_fairness.py",
+        "test_meta.py", "test_meta_lab.py", "test_meta_state.py", "test_multitask.py",
+        "test_omniglot.py", "test_runtime.py", "test_shipped_cache.py", "test_sinusoid_lab.py",
+        "test_stats_cache.py", "test_tables.py", "test_taught_in.py", "test_vocab_signatures.py",
+    ], ("engine",)),
+    **dict.fromkeys(["test_course_cli.py", "test_data_folder.py", "test_progress.py",
+                     "test_run_artefacts.py", "test_sandbox.py"], ("machinery",)),
+    **dict.fromkeys(["test_notebooks.py", "test_nbval.py", "test_sync.py"], ("notebooks",)),
+    **dict.fromkeys(["test_attacks.py", "test_exchange.py", "test_grade.py", "test_integrity.py",
+                     "test_roundtrip.py", "test_wrong_answers.py"], ("grading",)),
+    "test_book.py": ("notebooks", "browser"),
+    "test_jupyterlab.py": ("browser",),
+    "test_widgets_browser.py": ("browser",),
+    "test_jupyterhub.py": ("hub",),          # also drives Chromium; -m browser leaves it out
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test from :data:`FILE_MARKERS`; a test file not in the table fails the run."""
+    unknown = set()
+    for item in items:
+        name = item.path.name
+        if name not in FILE_MARKERS:
+            unknown.add(name)
+            continue
+        for marker in FILE_MARKERS[name]:
+            item.add_marker(marker)
+    if unknown:
+        raise pytest.UsageError(
+            f"test files without markers: {', '.join(sorted(unknown))}. Expected every test file in "
+            f"FILE_MARKERS (tests/conftest.py); found these missing. What to do: add each to the "
+            f"table with its markers (engine, machinery, notebooks, grading, browser, hub; see "
+            f"CONTRIBUTING.md, 'Which tests to run when').")
 
 # few BLAS/OpenMP threads for everything the tests start; subprocesses get COURSE_FAST=1 through
 # utils.course.nbgrader_course.course_env (not set here: engine tests check resolve_fast themselves)
@@ -45,10 +101,48 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def chapter_params():
-    """Parameters for per-chapter tests: one per real chapter, or one clean skip when none exist."""
+    """Parameters for per-chapter tests: one per real chapter; finding none fails the collection."""
     if not CHAPTERS:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=NO_CHAPTERS), id="no-chapters")]
+        raise pytest.UsageError(NO_CHAPTERS)
     return CHAPTERS
+
+
+# --------------------------------------------------------------------------- shared across workers
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder common to every xdist worker of this run (the workers' base temp's parent), or the
+    session's base temp without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "shared-once"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def shared_once(folder: Path, key: str, make, *, blocking: bool = True):
+    """``make()`` computed once per test run for ``key``, whichever worker asks first.
+
+    The result is pickled to ``folder/key.pickle`` (written atomically) under the lock
+    ``folder/key.lock``; other workers wait on the lock and read it. With ``blocking=False``,
+    returns ``None`` at once when another worker holds the lock (to compute something else first).
+    """
+    done = folder / f"{key}.pickle"
+    lock = FileLock(str(folder / f"{key}.lock"))
+    try:
+        lock.acquire(timeout=-1 if blocking else 0)
+    except TimeoutError:
+        return None
+    try:
+        if not done.exists():
+            _write_atomically(done, pickle.dumps(make()))
+        return pickle.loads(done.read_bytes())
+    finally:
+        lock.release()
 
 
 # --------------------------------------------------------------------------- toy course
@@ -209,24 +303,38 @@ def toy_notebooks(toy_root) -> dict:
 
 # --------------------------------------------------------------------------- real chapters
 class _Lazy:
-    """A per-chapter cache for session-wide results computed on first use."""
+    """A per-chapter cache of results computed once per test run (shared by the xdist workers
+    through :func:`shared_once`), kept in memory too once read."""
 
-    def __init__(self, make):
-        self.make, self.done = make, {}
+    def __init__(self, folder: Path, name: str, make):
+        self.folder, self.name, self.make, self.done = folder, name, make, {}
 
-    def __call__(self, chapter):
+    def __call__(self, chapter, *, blocking: bool = True):
         if chapter not in self.done:
-            self.done[chapter] = self.make(chapter)
+            got = shared_once(self.folder, f"{self.name}-{chapter}", lambda: self.make(chapter),
+                              blocking=blocking)
+            if got is None:
+                return None
+            self.done[chapter] = got
         return self.done[chapter]
+
+    def all(self, chapters) -> dict:
+        """Every chapter's result: first those no other worker is computing, then the rest."""
+        for ch in chapters:
+            self(ch, blocking=False)
+        return {ch: self(ch) for ch in chapters}
 
 
 @pytest.fixture(scope="session")
 def chapter_run(tmp_path_factory):
-    """chapter -> :class:`utils.course.execute.ChapterRun` of its solution notebook in FAST mode (once)."""
+    """chapter -> :class:`utils.course.execute.ChapterRun` of its solution notebook in FAST mode
+    (once per test run, whichever test file or worker asks first)."""
     from utils.course.execute import run_chapter
 
-    build = tmp_path_factory.mktemp("build")
-    return _Lazy(lambda ch: run_chapter(REPO, ch, fast=True, timeout=600, build=build))
+    folder = shared_dir(tmp_path_factory)
+    build = folder / "build"
+    return _Lazy(folder, "chapter-run",
+                 lambda ch: run_chapter(REPO, ch, fast=True, timeout=600, build=build))
 
 
 @pytest.fixture(scope="session")
@@ -239,8 +347,10 @@ def roundtrip(tmp_path_factory, generated_chapters):
     """
     from utils.course.grading import grade_notebooks
 
+    shared = shared_dir(tmp_path_factory)
+
     def make(ch):
-        folder = tmp_path_factory.mktemp(f"roundtrip-{ch}")
+        folder = shared / f"roundtrip-{ch}"
         sol = read_notebook(solution_path(REPO, ch))
         rel = read_notebook(generated_chapters / ch / f"{ch}.ipynb")
         wrong, stub, lost = one_wrong(rel, sol)
@@ -252,18 +362,25 @@ def roundtrip(tmp_path_factory, generated_chapters):
         return {"solution": reports[0], "untouched": reports[1], "one_wrong": reports[2],
                 "stub": stub, "lost": lost}
 
-    return _Lazy(make)
+    return _Lazy(shared, "roundtrip", make)
 
 
 @pytest.fixture(scope="session")
 def generated_chapters(tmp_path_factory) -> Path:
-    """Every real chapter's student version regenerated into a temporary folder (once)."""
+    """Every real chapter's student version regenerated into a temporary folder (once per test
+    run, shared by the xdist workers)."""
     from utils.course.sync import generate_chapters
 
-    out = tmp_path_factory.mktemp("generated-chapters")
-    if CHAPTERS:
-        generate_chapters(REPO, out, CHAPTERS)
-    return out
+    folder = shared_dir(tmp_path_factory)
+    out = folder / "generated-chapters"
+
+    def make():
+        tmp = folder / f".generated-chapters.{os.getpid()}"
+        generate_chapters(REPO, tmp, CHAPTERS)
+        os.replace(tmp, out)           # atomic: a reader sees all chapters or none
+        return str(out)
+
+    return Path(shared_once(folder, "generated-chapters", make))
 
 
 #: The toy learner notebooks graded together by :func:`toy_reports`, and their expected points.

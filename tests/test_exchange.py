@@ -16,11 +16,10 @@ import pytest
 
 from classroom import COURSE_ID, Instructor, classroom_chapter, learner_config, learner_env, \
     make_exchange, run_nbgrader
-from conftest import CHAPTERS, NO_CHAPTERS, first_answer
+from conftest import first_answer
 from utils.course.notebooks import fill_answers, read_notebook, write_notebook
 from utils.course.notebooks import tests_of_answer as answer_tests  # not collected as a test
 
-pytestmark = pytest.mark.skipif(not CHAPTERS, reason=NO_CHAPTERS)
 
 LEARNERS = ("ada", "ben", "cleo")  # correct, first exercise left as the stub, untouched
 

@@ -52,8 +52,8 @@ def _committed_notebooks() -> list:
 
 def test_committed_notebooks_are_stripped_and_have_ids():
     files = _committed_notebooks()
-    if not files:
-        pytest.skip("no notebooks in the repository yet")
+    assert files, ("no notebook found (git ls-files '*.ipynb' and solutions/, chapters/ are empty): "
+                   "the discovery or the checkout is broken")
     problems = {str(p.relative_to(REPO)): unstripped_problems(read_notebook(p)) for p in files}
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, ("notebooks must be committed stripped (run `python -m utils.course sync`"
@@ -101,3 +101,39 @@ def test_stripping_removes_outputs_counts_and_widget_state_but_keeps_ids():
     assert unstripped_problems(clean) == []
     assert [c.id for c in clean.cells] == [c.id for c in nb.cells]
     assert "execution" not in next(c for c in clean.cells if c.cell_type == "code").metadata
+
+
+# --------------------------------------------------------------------------- shared across workers
+def _count_and_share(folder, key, blocking=True):
+    """What one xdist worker does: ask :func:`conftest.shared_once` for ``key``; each computation
+    appends a line to ``folder/made.txt`` (so the test can count them)."""
+    import time
+    from conftest import shared_once
+
+    def make():
+        with open(folder / "made.txt", "a") as f:
+            f.write("made\n")
+        time.sleep(0.5)      # long enough for the other process to wait on the lock
+        return {"key": key}
+    return shared_once(folder, key, make, blocking=blocking)
+
+
+def test_shared_once_computes_once_across_processes(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        got = pool.starmap(_count_and_share, [(tmp_path, "chapter-run-01")] * 3)
+    assert got == [{"key": "chapter-run-01"}] * 3
+    assert (tmp_path / "made.txt").read_text() == "made\n", "computed more than once"
+    assert not list(tmp_path.glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_shared_once_non_blocking_leaves_a_held_key_to_its_holder(tmp_path):
+    from filelock import FileLock
+
+    with FileLock(str(tmp_path / "k.lock")):
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            assert pool.apply(_count_and_share, (tmp_path, "k", False)) is None
+    assert _count_and_share(tmp_path, "k", False) == {"key": "k"}

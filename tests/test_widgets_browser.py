@@ -103,8 +103,13 @@ def _poll(what, until, timeout_s: float, message: str):
         time.sleep(1)
 
 
-@pytest.mark.parametrize("case", CASES or [pytest.param("none", marks=pytest.mark.skip(
-    reason="no chapter with a widget yet"))])
+def test_widget_cases_are_found():
+    """A broken discovery (no chapter, or WIDGETS naming none of them) fails instead of skipping."""
+    assert CASES, (f"no widget case found: WIDGETS names {sorted(WIDGETS)}, chapters found "
+                   f"{CHAPTERS}; fix WIDGETS or the chapter discovery")
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_widget_drives_its_output_in_the_browser(case, lab, browser, tmp_path):
     url, token, work = lab
     ch = case.split("/")[0]

@@ -4,6 +4,11 @@ Concept drills get the other letters or the classic wrong values; the implementa
 bug fixes get the classic slips and the flawed snippets the chapter shows.
 """
 
+import runpy
+from pathlib import Path
+
+ref = runpy.run_path(str(Path(__file__).with_name("_patch.py")))["Reference"](__file__)
+
 WRONG_ANSWERS = [
     # ------------------------------------------------------------------ concept drills
     ("ex-eval-protocol", "(a) meta-training classes", 'ANSWER_EVAL_PROTOCOL = "a"\n', ["test-eval-protocol"]),
@@ -72,190 +77,73 @@ WRONG_ANSWERS = [
 
     # ------------------------------------------------------------------ ex-sampler
     ("ex-sampler", "labels follow sorted class ids (classes not shuffled)",
-     '''import torch
-
-
-def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
-    labels = torch.as_tensor(labels)
-    classes = torch.unique(labels)
-    if n_way > len(classes):
-        raise ValueError(f"n_way={n_way} but only {len(classes)} classes")
-    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]].sort().values
-    support, query = [], []
-    for c in picked:
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) < k_shot + q_query:
-            raise ValueError("too few examples")
-        idx = idx[torch.randperm(len(idx), generator=generator)[:k_shot + q_query]]
-        support.append(idx[:k_shot])
-        query.append(idx[k_shot:])
-    ways = torch.arange(n_way)
-    return (images[torch.cat(support)], ways.repeat_interleave(k_shot),
-            images[torch.cat(query)], ways.repeat_interleave(q_query))
-''', ["test-sampler"]),
+     ref.patch("ex-sampler",
+     '''    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]]
+''', '''    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]].sort().values
+''',
+     ('''            raise ValueError(f"class {int(c)} has {len(idx)} examples, fewer than k_shot + q_query")
+''', '''            raise ValueError("too few examples")
+''')), ["test-sampler"]),
     ("ex-sampler", "labels interleaved 0,1,2,0,1,2 (repeat instead of repeat_interleave)",
-     '''import torch
-
-
-def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
-    labels = torch.as_tensor(labels)
-    classes = torch.unique(labels)
-    if n_way > len(classes):
-        raise ValueError(f"n_way={n_way} but only {len(classes)} classes")
-    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]]
-    support, query = [], []
-    for c in picked:
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) < k_shot + q_query:
-            raise ValueError("too few examples")
-        idx = idx[torch.randperm(len(idx), generator=generator)[:k_shot + q_query]]
-        support.append(idx[:k_shot])
-        query.append(idx[k_shot:])
-    ways = torch.arange(n_way)
-    return (images[torch.cat(support)], ways.repeat(k_shot),
-            images[torch.cat(query)], ways.repeat(q_query))
-''', ["test-sampler"]),
-    ("ex-sampler", "off by one: query overlaps the last support example",
-     '''import torch
-
-
-def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
-    labels = torch.as_tensor(labels)
-    classes = torch.unique(labels)
-    if n_way > len(classes):
-        raise ValueError(f"n_way={n_way} but only {len(classes)} classes")
-    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]]
-    support, query = [], []
-    for c in picked:
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) < k_shot + q_query:
-            raise ValueError("too few examples")
-        idx = idx[torch.randperm(len(idx), generator=generator)[:k_shot + q_query]]
-        support.append(idx[:k_shot])
-        query.append(idx[k_shot - 1:k_shot - 1 + q_query])
-    ways = torch.arange(n_way)
-    return (images[torch.cat(support)], ways.repeat_interleave(k_shot),
+     ref.patch("ex-sampler",
+     '''            raise ValueError(f"class {int(c)} has {len(idx)} examples, fewer than k_shot + q_query")
+''', '''            raise ValueError("too few examples")
+''',
+     ('''    return (images[torch.cat(support)], ways.repeat_interleave(k_shot),
             images[torch.cat(query)], ways.repeat_interleave(q_query))
-''', ["test-sampler"]),
+''', '''    return (images[torch.cat(support)], ways.repeat(k_shot),
+            images[torch.cat(query)], ways.repeat(q_query))
+''')), ["test-sampler"]),
+    ("ex-sampler", "off by one: query overlaps the last support example",
+     ref.patch("ex-sampler",
+     '''            raise ValueError(f"class {int(c)} has {len(idx)} examples, fewer than k_shot + q_query")
+''', '''            raise ValueError("too few examples")
+''',
+     ('''        query.append(idx[k_shot:])
+''', '''        query.append(idx[k_shot - 1:k_shot - 1 + q_query])
+''')), ["test-sampler"]),
 
     ("ex-sampler", "`<=` for `<`: refuses a class with exactly K + Q examples",
-     '''import torch
-
-
-def sample_episode(images, labels, n_way, k_shot, q_query, generator=None):
-    labels = torch.as_tensor(labels)
-    classes = torch.unique(labels)
-    if n_way > len(classes):
-        raise ValueError(f"n_way={n_way} but only {len(classes)} classes")
-    picked = classes[torch.randperm(len(classes), generator=generator)[:n_way]]
-    support, query = [], []
-    for c in picked:
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) <= k_shot + q_query:
+     ref.patch("ex-sampler",
+     '''        if len(idx) < k_shot + q_query:
+            raise ValueError(f"class {int(c)} has {len(idx)} examples, fewer than k_shot + q_query")
+''', '''        if len(idx) <= k_shot + q_query:
             raise ValueError("too few examples")
-        idx = idx[torch.randperm(len(idx), generator=generator)[:k_shot + q_query]]
-        support.append(idx[:k_shot])
-        query.append(idx[k_shot:])
-    ways = torch.arange(n_way)
-    return (images[torch.cat(support)], ways.repeat_interleave(k_shot),
-            images[torch.cat(query)], ways.repeat_interleave(q_query))
-''', ["test-sampler"]),
+'''), ["test-sampler"]),
 
     # ------------------------------------------------------------------ ex-maml
     ("ex-maml", "first-order meta-gradient (no create_graph)",
-     '''import torch
-import torch.nn.functional as F
-from torch.func import functional_call
-
-
-def maml_meta_step(model, tasks, inner_lr, outer_lr, inner_steps=1):
-    params = dict(model.named_parameters())
-    meta_loss = 0.0
-    for support_x, support_y, query_x, query_y in tasks:
-        fast = dict(params)
-        for _ in range(inner_steps):
-            inner = F.mse_loss(functional_call(model, fast, (support_x,)), support_y)
-            grads = torch.autograd.grad(inner, list(fast.values()))
-            fast = {name: w - inner_lr * g for (name, w), g in zip(fast.items(), grads)}
-        meta_loss = meta_loss + F.mse_loss(functional_call(model, fast, (query_x,)), query_y)
-    meta_loss = meta_loss / len(tasks)
-    outer = torch.autograd.grad(meta_loss, list(params.values()))
-    with torch.no_grad():
-        for p, g in zip(params.values(), outer):
-            p -= outer_lr * g
-    return float(meta_loss.detach())
-''', ["test-maml"]),
+     ref.patch("ex-maml",
+     '''            grads = torch.autograd.grad(inner, list(fast.values()), create_graph=True)
+''', '''            grads = torch.autograd.grad(inner, list(fast.values()))
+'''), ["test-maml"]),
     ("ex-maml", "sums the query losses over tasks instead of averaging",
-     '''import torch
-import torch.nn.functional as F
-from torch.func import functional_call
-
-
-def maml_meta_step(model, tasks, inner_lr, outer_lr, inner_steps=1):
-    params = dict(model.named_parameters())
-    meta_loss = 0.0
-    for support_x, support_y, query_x, query_y in tasks:
-        fast = dict(params)
-        for _ in range(inner_steps):
-            inner = F.mse_loss(functional_call(model, fast, (support_x,)), support_y)
-            grads = torch.autograd.grad(inner, list(fast.values()), create_graph=True)
-            fast = {name: w - inner_lr * g for (name, w), g in zip(fast.items(), grads)}
-        meta_loss = meta_loss + F.mse_loss(functional_call(model, fast, (query_x,)), query_y)
-    outer = torch.autograd.grad(meta_loss, list(params.values()))
-    with torch.no_grad():
-        for p, g in zip(params.values(), outer):
-            p -= outer_lr * g
-    return float(meta_loss.detach())
-''', ["test-maml"]),
+     ref.patch("ex-maml",
+     '''    meta_loss = meta_loss / len(tasks)
+''', ''), ["test-maml"]),
     ("ex-maml", "meta-loss on the support set (no query)",
-     '''import torch
-import torch.nn.functional as F
-from torch.func import functional_call
-
-
-def maml_meta_step(model, tasks, inner_lr, outer_lr, inner_steps=1):
-    params = dict(model.named_parameters())
-    meta_loss = 0.0
-    for support_x, support_y, query_x, query_y in tasks:
-        fast = dict(params)
-        for _ in range(inner_steps):
-            inner = F.mse_loss(functional_call(model, fast, (support_x,)), support_y)
-            grads = torch.autograd.grad(inner, list(fast.values()), create_graph=True)
-            fast = {name: w - inner_lr * g for (name, w), g in zip(fast.items(), grads)}
-        meta_loss = meta_loss + F.mse_loss(functional_call(model, fast, (support_x,)), support_y)
-    meta_loss = meta_loss / len(tasks)
-    outer = torch.autograd.grad(meta_loss, list(params.values()))
-    with torch.no_grad():
-        for p, g in zip(params.values(), outer):
-            p -= outer_lr * g
-    return float(meta_loss.detach())
-''', ["test-maml"]),
+     ref.patch("ex-maml",
+     '''        meta_loss = meta_loss + F.mse_loss(functional_call(model, fast, (query_x,)), query_y)
+''', '''        meta_loss = meta_loss + F.mse_loss(functional_call(model, fast, (support_x,)), support_y)
+'''), ["test-maml"]),
 
     # ------------------------------------------------------------------ ex-protonet
     ("ex-protonet", "assumes a class-sorted support (reshape into N x K)",
-     '''import torch
-import torch.nn.functional as F
-
-
-def protonet_loss(support_emb, support_y, query_emb, query_y, n_way):
-    prototypes = support_emb.reshape(n_way, -1, support_emb.shape[-1]).mean(1)
-    logits = -((query_emb.unsqueeze(1) - prototypes.unsqueeze(0)) ** 2).sum(-1)
-    loss = F.cross_entropy(logits, query_y)
-    accuracy = (logits.argmax(-1) == query_y).float().mean()
-    return loss, accuracy
-''', ["test-protonet"]),
+     ref.patch("ex-protonet",
+     '''    """ProtoNet cross-entropy and accuracy for one episode."""
+    one_hot = F.one_hot(support_y, n_way).to(support_emb.dtype)              # (N*K, N)
+    prototypes = (one_hot.T @ support_emb) / one_hot.sum(0).unsqueeze(1)      # (N, D)
+''', '''    prototypes = support_emb.reshape(n_way, -1, support_emb.shape[-1]).mean(1)
+'''), ["test-protonet"]),
     ("ex-protonet", "Euclidean distance, not squared",
-     '''import torch
-import torch.nn.functional as F
-
-
-def protonet_loss(support_emb, support_y, query_emb, query_y, n_way):
-    prototypes = torch.stack([support_emb[support_y == c].mean(0) for c in range(n_way)])
+     ref.patch("ex-protonet",
+     '''    """ProtoNet cross-entropy and accuracy for one episode."""
+    one_hot = F.one_hot(support_y, n_way).to(support_emb.dtype)              # (N*K, N)
+    prototypes = (one_hot.T @ support_emb) / one_hot.sum(0).unsqueeze(1)      # (N, D)
+    logits = -((query_emb.unsqueeze(1) - prototypes.unsqueeze(0)) ** 2).sum(-1)
+''', '''    prototypes = torch.stack([support_emb[support_y == c].mean(0) for c in range(n_way)])
     logits = -torch.cdist(query_emb, prototypes)
-    loss = F.cross_entropy(logits, query_y)
-    accuracy = (logits.argmax(-1) == query_y).float().mean()
-    return loss, accuracy
-''', ["test-protonet"]),
+'''), ["test-protonet"]),
     ("ex-protonet", "distance as the logit (missing minus sign)",
      '''import torch
 import torch.nn.functional as F
@@ -327,19 +215,15 @@ def magnitude_mask(weight, sparsity):
     return mask.view(weight.shape)
 ''', ["test-mask"]),
     ("ex-mask", "prunes the most negative weights (signed values, not |w|)",
-     '''import torch
-
-
-def magnitude_mask(weight, sparsity):
-    if not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
-    n = weight.numel()
-    k = int(round(sparsity * n))
-    mask = torch.ones(n, dtype=torch.bool)
+     ref.patch("ex-mask",
+     '''    mask = torch.ones(n, dtype=torch.bool, device=weight.device)
+    if k > 0:
+        order = torch.argsort(weight.detach().abs().flatten(), stable=True)
+        mask[order[:k]] = False
+''', '''    mask = torch.ones(n, dtype=torch.bool)
     order = torch.argsort(weight.detach().flatten(), stable=True)
     mask[order[:k]] = False
-    return mask.view(weight.shape)
-''', ["test-mask"]),
+'''), ["test-mask"]),
     ("ex-mask", "a threshold on |w| (ties prune more than asked)",
      '''import torch
 
@@ -365,22 +249,16 @@ def magnitude_mask(weight, sparsity):
 
     # ------------------------------------------------------------------ ex-ensemble
     ("ex-ensemble", "averages the logits, then one softmax",
-     '''import torch
-
-
-def average_probabilities(logits):
-    stacked = torch.stack(list(logits)) if isinstance(logits, (list, tuple)) else logits
-    return stacked.mean(dim=0).softmax(dim=-1)
-''', ["test-ensemble"]),
+     ref.patch("ex-ensemble",
+     '''    return stacked.softmax(dim=-1).mean(dim=0)
+''', '''    return stacked.mean(dim=0).softmax(dim=-1)
+'''), ["test-ensemble"]),
     ("ex-ensemble", "majority vote of the members' argmax",
-     '''import torch
-
-
-def average_probabilities(logits):
-    stacked = torch.stack(list(logits)) if isinstance(logits, (list, tuple)) else logits
-    votes = torch.nn.functional.one_hot(stacked.argmax(-1), stacked.shape[-1]).float()
+     ref.patch("ex-ensemble",
+     '''    return stacked.softmax(dim=-1).mean(dim=0)
+''', '''    votes = torch.nn.functional.one_hot(stacked.argmax(-1), stacked.shape[-1]).float()
     return votes.mean(dim=0)
-''', ["test-ensemble"]),
+'''), ["test-ensemble"]),
     ("ex-ensemble", "delegates to the engine's utils.fuse.ensemble_predict",
      '''import torch
 from utils.fuse import ensemble_predict
@@ -445,23 +323,16 @@ def soft_target_loss(student_logits, teacher_logits, T=4.0):
                     reduction="batchmean")
 ''', ["test-bug2-fix"]),
     ("ex-bug2-fix", "missing T^2",
-     '''import torch
-import torch.nn.functional as F
-
-
-def soft_target_loss(student_logits, teacher_logits, T=4.0):
-    target = F.softmax(teacher_logits.detach() / T, dim=-1)
-    return F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
-''', ["test-bug2-fix"]),
+     ref.patch("ex-bug2-fix",
+     '''    return T * T * F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
+''', '''    return F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
+'''), ["test-bug2-fix"]),
     ("ex-bug2-fix", "forgets to detach the teacher",
-     '''import torch
-import torch.nn.functional as F
-
-
-def soft_target_loss(student_logits, teacher_logits, T=4.0):
-    target = F.softmax(teacher_logits / T, dim=-1)
-    return T * T * F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
-''', ["test-bug2-fix"]),
+     ref.patch("ex-bug2-fix",
+     '''    """T^2 * KL(teacher_T || student_T), batch mean."""
+    target = F.softmax(teacher_logits.detach() / T, dim=-1)
+''', '''    target = F.softmax(teacher_logits / T, dim=-1)
+'''), ["test-bug2-fix"]),
     ("ex-bug3-fix", "the chapter's flawed idea: halve the weights, keep float32",
      '''import torch
 
@@ -470,26 +341,16 @@ def quantize_int8(weight):
     return (weight.detach() * 0.5), torch.tensor(2.0)
 ''', ["test-bug3-fix"]),
     ("ex-bug3-fix", "truncates instead of rounding",
-     '''import torch
-
-
-def quantize_int8(weight):
-    w = weight.detach()
-    max_abs = w.abs().max()
-    scale = max_abs / 127 if max_abs > 0 else torch.tensor(1.0)
-    q = torch.clamp(w / scale, -127, 127).to(torch.int8)
-    return q, scale
-''', ["test-bug3-fix"]),
+     ref.patch("ex-bug3-fix",
+     '''    q = torch.clamp(torch.round(w / scale), -127, 127).to(torch.int8)
+''', '''    q = torch.clamp(w / scale, -127, 127).to(torch.int8)
+'''), ["test-bug3-fix"]),
     ("ex-bug3-fix", "all-zero weights divide by zero",
-     '''import torch
-
-
-def quantize_int8(weight):
-    w = weight.detach()
-    scale = w.abs().max() / 127
-    q = torch.clamp(torch.round(w / scale), -127, 127).to(torch.int8)
-    return q, scale
-''', ["test-bug3-fix"]),
+     ref.patch("ex-bug3-fix",
+     '''    max_abs = w.abs().max()
+    scale = max_abs / 127 if max_abs > 0 else torch.tensor(1.0)
+''', '''    scale = w.abs().max() / 127
+'''), ["test-bug3-fix"]),
     ("ex-bug4-fix", "the chapter's flawed idea: average the members' weights",
      '''import copy
 import torch
@@ -508,32 +369,22 @@ class ProbabilityEnsemble(nn.Module):
         return fused(x).log_softmax(dim=-1)
 ''', ["test-bug4-fix"]),
     ("ex-bug4-fix", "averages the logits, then log-softmax",
-     '''import torch
-from torch import nn
+     ref.patch("ex-bug4-fix",
+     '''    """Output-space fusion: log of the mean of the members' softmax probabilities."""
 
-
-class ProbabilityEnsemble(nn.Module):
-    def __init__(self, models):
-        super().__init__()
-        self.members = nn.ModuleList(models)
-
-    def forward(self, x):
-        return torch.stack([m(x) for m in self.members]).mean(dim=0).log_softmax(dim=-1)
-''', ["test-bug4-fix"]),
-    ("ex-bug4-fix", "keeps the members in a plain list (not registered as submodules)",
-     '''import torch
-from torch import nn
-
-
-class ProbabilityEnsemble(nn.Module):
-    def __init__(self, models):
-        super().__init__()
-        self.members = list(models)
-
-    def forward(self, x):
-        probs = torch.stack([m(x).softmax(dim=-1) for m in self.members]).mean(dim=0)
+''', '',
+     ('''        probs = torch.stack([m(x).softmax(dim=-1) for m in self.members]).mean(dim=0)
         return probs.clamp_min(1e-12).log()
-''', ["test-bug4-fix"]),
+''', '''        return torch.stack([m(x) for m in self.members]).mean(dim=0).log_softmax(dim=-1)
+''')), ["test-bug4-fix"]),
+    ("ex-bug4-fix", "keeps the members in a plain list (not registered as submodules)",
+     ref.patch("ex-bug4-fix",
+     '''    """Output-space fusion: log of the mean of the members' softmax probabilities."""
+
+''', '',
+     ('''        self.members = nn.ModuleList(models)
+''', '''        self.members = list(models)
+''')), ["test-bug4-fix"]),
     ("ex-bug5-fix", "the chapter's flawed setup: both samplers over all classes",
      '''import torch
 from utils.episodes import EpisodeSampler
@@ -544,119 +395,57 @@ def make_samplers(images, labels, n_way, k_shot, q_query, test_fraction=0.3, see
             EpisodeSampler(images, labels, n_way, k_shot, q_query, seed=seed + 1))
 ''', ["test-bug5-fix"]),
     ("ex-bug5-fix", "always holds out the last classes (split does not depend on the seed)",
-     '''import torch
-from utils.episodes import EpisodeSampler
-
-
-def make_samplers(images, labels, n_way, k_shot, q_query, test_fraction=0.3, seed=0):
-    classes = torch.unique(torch.as_tensor(labels))
-    n_test = max(1, int(round(test_fraction * len(classes))))
-    train_classes, test_classes = classes[:-n_test].tolist(), classes[-n_test:].tolist()
-    return (EpisodeSampler(images, labels, n_way, k_shot, q_query, classes=train_classes, seed=seed),
-            EpisodeSampler(images, labels, n_way, k_shot, q_query, classes=test_classes, seed=seed + 1))
-''', ["test-bug5-fix"]),
+     ref.patch("ex-bug5-fix",
+     '''    order = classes[torch.randperm(len(classes), generator=torch.Generator().manual_seed(seed))]
+    test_classes, train_classes = order[:n_test].tolist(), order[n_test:].tolist()
+''', '''    train_classes, test_classes = classes[:-n_test].tolist(), classes[-n_test:].tolist()
+'''), ["test-bug5-fix"]),
     ("ex-bug5-fix", "off by one: one class lands in both splits",
-     '''import torch
-from utils.episodes import EpisodeSampler
-
-
-def make_samplers(images, labels, n_way, k_shot, q_query, test_fraction=0.3, seed=0):
-    classes = torch.unique(torch.as_tensor(labels))
-    n_test = max(1, int(round(test_fraction * len(classes))))
-    order = classes[torch.randperm(len(classes), generator=torch.Generator().manual_seed(seed))]
-    test_classes, train_classes = order[:n_test].tolist(), order[n_test - 1:].tolist()
-    return (EpisodeSampler(images, labels, n_way, k_shot, q_query, classes=train_classes, seed=seed),
-            EpisodeSampler(images, labels, n_way, k_shot, q_query, classes=test_classes, seed=seed + 1))
-''', ["test-bug5-fix"]),
+     ref.patch("ex-bug5-fix",
+     '''    test_classes, train_classes = order[:n_test].tolist(), order[n_test:].tolist()
+''', '''    test_classes, train_classes = order[:n_test].tolist(), order[n_test - 1:].tolist()
+'''), ["test-bug5-fix"]),
     ("ex-bug6-fix", "the chapter's flawed idea: one episode drawn once, scored n times",
-     '''import math
-import torch
-
-
-def evaluate_fewshot(predict, sampler, n_episodes=600):
-    ep = sampler.sample()
-    accs = []
-    for _ in range(n_episodes):
-        pred = torch.as_tensor(predict(ep.support_x, ep.support_y, ep.query_x))
-        accs.append(float((pred == ep.query_y).float().mean()))
-    acc = torch.tensor(accs, dtype=torch.float64)
-    return float(acc.mean()), float(1.96 * acc.std(correction=1) / math.sqrt(len(accs)))
-''', ["test-bug6-fix"]),
+     ref.patch("ex-bug6-fix",
+     '''    """Mean per-episode accuracy over fresh episodes and its 95% CI half-width."""
+''', '''    ep = sampler.sample()
+''',
+     ('''        ep = sampler.sample()
+''', '')), ["test-bug6-fix"]),
     ("ex-bug6-fix", "population std (correction=0)",
-     '''import math
-import torch
-
-
-def evaluate_fewshot(predict, sampler, n_episodes=600):
-    accs = []
-    for _ in range(n_episodes):
-        ep = sampler.sample()
-        pred = torch.as_tensor(predict(ep.support_x, ep.support_y, ep.query_x))
-        accs.append(float((pred == ep.query_y).float().mean()))
-    acc = torch.tensor(accs, dtype=torch.float64)
-    return float(acc.mean()), float(1.96 * acc.std(correction=0) / math.sqrt(len(accs)))
-''', ["test-bug6-fix"]),
+     ref.patch("ex-bug6-fix",
+     '''    return float(acc.mean()), float(1.96 * acc.std(correction=1) / math.sqrt(len(accs)))
+''', '''    return float(acc.mean()), float(1.96 * acc.std(correction=0) / math.sqrt(len(accs)))
+'''), ["test-bug6-fix"]),
     ("ex-bug6-fix", "reports the standard error (no 1.96)",
-     '''import math
-import torch
-
-
-def evaluate_fewshot(predict, sampler, n_episodes=600):
-    accs = []
-    for _ in range(n_episodes):
-        ep = sampler.sample()
-        pred = torch.as_tensor(predict(ep.support_x, ep.support_y, ep.query_x))
-        accs.append(float((pred == ep.query_y).float().mean()))
-    acc = torch.tensor(accs, dtype=torch.float64)
-    return float(acc.mean()), float(acc.std(correction=1) / math.sqrt(len(accs)))
-''', ["test-bug6-fix"]),
+     ref.patch("ex-bug6-fix",
+     '''    return float(acc.mean()), float(1.96 * acc.std(correction=1) / math.sqrt(len(accs)))
+''', '''    return float(acc.mean()), float(acc.std(correction=1) / math.sqrt(len(accs)))
+'''), ["test-bug6-fix"]),
     # bug7..bug10 (issue 13 §4)
     ("ex-bug7-name", "teacher mode only", 'ANSWER_BUG7 = "a"\n', ["test-bug7-name"]),
     ("ex-bug7-name", "T squared divides", 'ANSWER_BUG7 = "c"\n', ["test-bug7-name"]),
     ("ex-bug7-name", "sum reduction", 'ANSWER_BUG7 = "d"\n', ["test-bug7-name"]),
-    ("ex-bug7-fix", "the flawed loss: soft term without the student", '''import torch
-import torch.nn.functional as F
-
-
-def distillation_loss(student_logits, teacher, x, labels, T=4.0, alpha=0.5):
-    teacher.eval()
-    with torch.no_grad():
-        t = teacher(x)
+    ("ex-bug7-fix", "the flawed loss: soft term without the student", ref.patch("ex-bug7-fix",
+     '''        target = F.softmax(teacher(x) / T, dim=-1)
+    soft = F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
+''', '''        t = teacher(x)
     soft = F.kl_div(F.log_softmax(t / T, dim=-1), F.softmax(t / T, dim=-1), reduction="batchmean")
-    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
-''', ["test-bug7-fix"]),
-    ("ex-bug7-fix", "teacher left in training mode", '''import torch
-import torch.nn.functional as F
-
-
-def distillation_loss(student_logits, teacher, x, labels, T=4.0, alpha=0.5):
-    with torch.no_grad():
-        target = F.softmax(teacher(x) / T, dim=-1)
-    soft = F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
-    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
-''', ["test-bug7-fix"]),
-    ("ex-bug7-fix", "T squared dropped", '''import torch
-import torch.nn.functional as F
-
-
-def distillation_loss(student_logits, teacher, x, labels, T=4.0, alpha=0.5):
+'''), ["test-bug7-fix"]),
+    ("ex-bug7-fix", "teacher left in training mode", ref.patch("ex-bug7-fix",
+     '''    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE, teacher in eval mode."""
     teacher.eval()
-    with torch.no_grad():
-        target = F.softmax(teacher(x) / T, dim=-1)
+''', ''), ["test-bug7-fix"]),
+    ("ex-bug7-fix", "T squared dropped", ref.patch("ex-bug7-fix",
+     '''    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
+''', '''    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
+'''), ["test-bug7-fix"]),
+    ("ex-bug7-fix", "KL arguments swapped (reverse KL)", ref.patch("ex-bug7-fix",
+     '''        target = F.softmax(teacher(x) / T, dim=-1)
     soft = F.kl_div(F.log_softmax(student_logits / T, dim=-1), target, reduction="batchmean")
-    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
-''', ["test-bug7-fix"]),
-    ("ex-bug7-fix", "KL arguments swapped (reverse KL)", '''import torch
-import torch.nn.functional as F
-
-
-def distillation_loss(student_logits, teacher, x, labels, T=4.0, alpha=0.5):
-    teacher.eval()
-    with torch.no_grad():
-        log_t = F.log_softmax(teacher(x) / T, dim=-1)
+''', '''        log_t = F.log_softmax(teacher(x) / T, dim=-1)
     soft = F.kl_div(log_t, F.softmax(student_logits / T, dim=-1), reduction="batchmean")
-    return alpha * T * T * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
-''', ["test-bug7-fix"]),
+'''), ["test-bug7-fix"]),
     ("ex-bug8-name", "softmax levels", 'ANSWER_BUG8 = "a"\n', ["test-bug8-name"]),
     ("ex-bug8-name", "one-hot targets", 'ANSWER_BUG8 = "b"\n', ["test-bug8-name"]),
     ("ex-bug8-name", "second-order optimizer", 'ANSWER_BUG8 = "c"\n', ["test-bug8-name"]),
@@ -672,15 +461,12 @@ def train_digit_classifier(x, y, hidden=32, epochs=8, seed=0):
         pass
     return model
 ''', ["test-bug8-fix"]),
-    ("ex-bug8-fix", "ten units hard-coded", '''from utils.models import MLP
-from utils.training import fit
-
-
-def train_digit_classifier(x, y, hidden=32, epochs=8, seed=0):
-    model = MLP([x.shape[1], hidden, 10])
-    fit(model, (x, y), epochs=epochs, lr=3e-3, device="cpu", progress=False, seed=seed)
-    return model
-''', ["test-bug8-fix"]),
+    ("ex-bug8-fix", "ten units hard-coded", ref.patch("ex-bug8-fix",
+     '''    """A supervised classifier with one output unit per class, trained with fit; returns the model."""
+    n_classes = int(y.max()) + 1
+    model = MLP([x.shape[1], hidden, n_classes])
+''', '''    model = MLP([x.shape[1], hidden, 10])
+'''), ["test-bug8-fix"]),
     ("ex-bug8-fix", "right width, never trained", '''from utils.models import MLP
 
 
@@ -702,89 +488,45 @@ def train_digit_classifier(x, y, hidden=32, epochs=8, seed=0):
     ("ex-bug9-name", "wrong task order", 'ANSWER_BUG9 = "b"\n', ["test-bug9-name"]),
     ("ex-bug9-name", "more tasks in a row", 'ANSWER_BUG9 = "c"\n', ["test-bug9-name"]),
     ("ex-bug9-name", "a head per task", 'ANSWER_BUG9 = "d"\n', ["test-bug9-name"]),
-    ("ex-bug9-fix", "sequential: each task starts where the last ended", '''import copy
-import torch
-import torch.nn.functional as F
-
-
-def reptile_step(model, tasks, inner_steps=5, inner_lr=0.02, outer_lr=0.1):
-    theta = [p.detach().clone() for p in model.parameters()]
-    fast = copy.deepcopy(model)
+    ("ex-bug9-fix", "sequential: each task starts where the last ended", ref.patch("ex-bug9-fix",
+     '''    deltas = [torch.zeros_like(t) for t in theta]
+''', '''    fast = copy.deepcopy(model)
     opt = torch.optim.SGD(fast.parameters(), lr=inner_lr)
-    for x, y in tasks:
-        for _ in range(inner_steps):
-            opt.zero_grad()
-            F.cross_entropy(fast(x), y).backward()
-            opt.step()
-    with torch.no_grad():
-        for p, t, q in zip(model.parameters(), theta, fast.parameters()):
-            p.copy_(t + outer_lr * (q - t))
-    return model
-''', ["test-bug9-fix"]),
-    ("ex-bug9-fix", "outer step size ignored: jump to the mean of the adapted weights", '''import copy
-import torch
-import torch.nn.functional as F
-
-
-def reptile_step(model, tasks, inner_steps=5, inner_lr=0.02, outer_lr=0.1):
-    adapted = []
-    for x, y in tasks:
-        fast = copy.deepcopy(model)
+''',
+     ('''        fast = copy.deepcopy(model)
         opt = torch.optim.SGD(fast.parameters(), lr=inner_lr)
-        for _ in range(inner_steps):
-            opt.zero_grad()
-            F.cross_entropy(fast(x), y).backward()
-            opt.step()
-        adapted.append([p.detach() for p in fast.parameters()])
-    with torch.no_grad():
-        for i, p in enumerate(model.parameters()):
-            p.copy_(torch.stack([a[i] for a in adapted]).mean(0))
-    return model
-''', ["test-bug9-fix"]),
-    ("ex-bug9-fix", "sum over tasks instead of the mean", '''import copy
-import torch
-import torch.nn.functional as F
-
-
-def reptile_step(model, tasks, inner_steps=5, inner_lr=0.02, outer_lr=0.1):
-    theta = [p.detach().clone() for p in model.parameters()]
-    deltas = [torch.zeros_like(t) for t in theta]
-    for x, y in tasks:
-        fast = copy.deepcopy(model)
-        opt = torch.optim.SGD(fast.parameters(), lr=inner_lr)
-        for _ in range(inner_steps):
-            opt.zero_grad()
-            F.cross_entropy(fast(x), y).backward()
-            opt.step()
-        for d, p, t in zip(deltas, fast.parameters(), theta):
-            d += p.detach() - t
-    with torch.no_grad():
-        for p, t, d in zip(model.parameters(), theta, deltas):
-            p.copy_(t + outer_lr * d)
-    return model
-''', ["test-bug9-fix"]),
-    ("ex-bug9-fix", "Adam in the inner loop", '''import copy
-import torch
-import torch.nn.functional as F
-
-
-def reptile_step(model, tasks, inner_steps=5, inner_lr=0.02, outer_lr=0.1):
-    theta = [p.detach().clone() for p in model.parameters()]
-    deltas = [torch.zeros_like(t) for t in theta]
-    for x, y in tasks:
-        fast = copy.deepcopy(model)
-        opt = torch.optim.Adam(fast.parameters(), lr=inner_lr)
-        for _ in range(inner_steps):
-            opt.zero_grad()
-            F.cross_entropy(fast(x), y).backward()
-            opt.step()
-        for d, p, t in zip(deltas, fast.parameters(), theta):
+''', ''),
+     ('''        for d, p, t in zip(deltas, fast.parameters(), theta):
             d += (p.detach() - t) / len(tasks)
-    with torch.no_grad():
-        for p, t, d in zip(model.parameters(), theta, deltas):
+''', ''),
+     ('''        for p, t, d in zip(model.parameters(), theta, deltas):
             p.copy_(t + outer_lr * d)
-    return model
-''', ["test-bug9-fix"]),
+''', '''        for p, t, q in zip(model.parameters(), theta, fast.parameters()):
+            p.copy_(t + outer_lr * (q - t))
+''')), ["test-bug9-fix"]),
+    ("ex-bug9-fix", "outer step size ignored: jump to the mean of the adapted weights", ref.patch("ex-bug9-fix",
+     '''    """One Reptile outer step on a batch of (x, y) tasks, in place; returns the model."""
+    theta = [p.detach().clone() for p in model.parameters()]
+    deltas = [torch.zeros_like(t) for t in theta]
+''', '''    adapted = []
+''',
+     ('''        for d, p, t in zip(deltas, fast.parameters(), theta):
+            d += (p.detach() - t) / len(tasks)
+''', '''        adapted.append([p.detach() for p in fast.parameters()])
+'''),
+     ('''        for p, t, d in zip(model.parameters(), theta, deltas):
+            p.copy_(t + outer_lr * d)
+''', '''        for i, p in enumerate(model.parameters()):
+            p.copy_(torch.stack([a[i] for a in adapted]).mean(0))
+''')), ["test-bug9-fix"]),
+    ("ex-bug9-fix", "sum over tasks instead of the mean", ref.patch("ex-bug9-fix",
+     '''            d += (p.detach() - t) / len(tasks)
+''', '''            d += p.detach() - t
+'''), ["test-bug9-fix"]),
+    ("ex-bug9-fix", "Adam in the inner loop", ref.patch("ex-bug9-fix",
+     '''        opt = torch.optim.SGD(fast.parameters(), lr=inner_lr)
+''', '''        opt = torch.optim.Adam(fast.parameters(), lr=inner_lr)
+'''), ["test-bug9-fix"]),
     ("ex-bug10-name", "larger lambda", 'ANSWER_BUG10 = "a"\n', ["test-bug10-name"]),
     ("ex-bug10-name", "validation accuracy", 'ANSWER_BUG10 = "b"\n', ["test-bug10-name"]),
     ("ex-bug10-name", "wrong sign", 'ANSWER_BUG10 = "d"\n', ["test-bug10-name"]),
@@ -794,42 +536,36 @@ def reptile_step(model, tasks, inner_steps=5, inner_lr=0.02, outer_lr=0.1):
 def soft_accuracy(logits, labels):
     return (logits.argmax(dim=-1) == labels).float().mean()
 ''', ["test-bug10-fix"]),
-    ("ex-bug10-fix", "mean log-probability of the true class", '''import torch
-import torch.nn.functional as F
-
-
-def soft_accuracy(logits, labels):
-    return F.log_softmax(logits, dim=-1).gather(1, labels.long().unsqueeze(1)).mean()
-''', ["test-bug10-fix"]),
+    ("ex-bug10-fix", "mean log-probability of the true class", ref.patch("ex-bug10-fix",
+     '''    """Mean softmax probability of the true class: (B, C) logits, (B,) labels -> scalar."""
+    probs = F.softmax(logits, dim=-1)
+    return probs.gather(1, labels.long().unsqueeze(1)).mean()
+''', '''    return F.log_softmax(logits, dim=-1).gather(1, labels.long().unsqueeze(1)).mean()
+'''), ["test-bug10-fix"]),
     ("ex-bug10-fix", "sigmoid instead of softmax", '''import torch
 
 
 def soft_accuracy(logits, labels):
     return torch.sigmoid(logits).gather(1, labels.long().unsqueeze(1)).mean()
 ''', ["test-bug10-fix"]),
-    ("ex-bug10-fix", "softmax over the batch dimension", '''import torch
-import torch.nn.functional as F
-
-
-def soft_accuracy(logits, labels):
-    return F.softmax(logits, dim=0).gather(1, labels.long().unsqueeze(1)).mean()
-''', ["test-bug10-fix"]),
+    ("ex-bug10-fix", "softmax over the batch dimension", ref.patch("ex-bug10-fix",
+     '''    """Mean softmax probability of the true class: (B, C) logits, (B,) labels -> scalar."""
+    probs = F.softmax(logits, dim=-1)
+    return probs.gather(1, labels.long().unsqueeze(1)).mean()
+''', '''    return F.softmax(logits, dim=0).gather(1, labels.long().unsqueeze(1)).mean()
+'''), ["test-bug10-fix"]),
 
     # ------------------------------------------------------------------ ex-cnp
     ("ex-cnp", "sums the support representations instead of averaging them",
-     '''import math
-import torch
-import torch.nn.functional as F
-
-
-def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
-    r = encoder(torch.cat([support_x, support_y], dim=-1)).sum(dim=1)
+     ref.patch("ex-cnp",
+     '''    """Mean Gaussian NLL of the query targets given the support set, for a batch of tasks."""
+    r = encoder(torch.cat([support_x, support_y], dim=-1)).mean(dim=1)          # (B, H)
+    r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)                        # (B, M, H)
+    out = decoder(torch.cat([r, query_x], dim=-1))                             # (B, M, 2)
+''', '''    r = encoder(torch.cat([support_x, support_y], dim=-1)).sum(dim=1)
     r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
     out = decoder(torch.cat([r, query_x], dim=-1))
-    mean, std = out[..., :1], 0.01 + 0.99 * F.softplus(out[..., 1:])
-    nll = torch.log(std) + (query_y - mean) ** 2 / (2 * std ** 2) + 0.5 * math.log(2 * math.pi)
-    return nll.mean()
-''', ["test-cnp"]),
+'''), ["test-cnp"]),
     ("ex-cnp", "mean squared error instead of the Gaussian likelihood (sigma never trained)",
      '''import math
 import torch
