@@ -16,7 +16,7 @@ or ``"trained"``; ``info.source`` is a label for figures and tables).
 >>> info.source                                                                  # doctest: +SKIP
 'loaded shipped checkpoint data/checkpoints/ch02-sine-maml-seed0 (full-mode training, 70,000 iterations x 25 tasks, seed 0)'
 
-Taught in chapter 02, § 2 · Five ways to meet a new task (shipped checkpoints and the cache).
+Taught in chapter 02, § 2 · Five ways to meet a new task.
 """
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ class TrainedInfo:
     def __str__(self) -> str:
         return self.source
 
+    def __getitem__(self, key: str):
+        """``info["seconds"]`` as well as ``info.seconds`` (the chapters' older dict style)."""
+        return getattr(self, key)
+
 
 _REGISTRY: list[Recipe] = []
 
@@ -160,7 +164,7 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
         fast: the chapter's FAST knob: a learner trained here uses the FAST settings.
         device: ``"auto"`` (CUDA, then MPS, then CPU) or an explicit device.
         retrain: skip the shipped checkpoint (the chapter's ``RETRAIN`` knob).
-        refresh: skip the cache too and train (the chapter's ``REFRESH_CACHE`` knob).
+        refresh: when not loading a shipped checkpoint, skip the cache and train (``REFRESH_CACHE``).
 
     Unknown names raise a :class:`~utils.errors.CourseError` listing the known ones.
 
@@ -168,7 +172,7 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
     """
     r = _find(name)
     device = pick_device(device)
-    if not retrain and not refresh:
+    if not retrain:
         got = _shipped(r, name, seed, device)
         if got is not None:
             return got
