@@ -215,7 +215,7 @@ def _register_course_recipes() -> None:
     _registered.append(True)
     from . import families_lab as fam
     from . import sinusoid_lab as sine
-    from .checkpoints import sine_code_version, sine_name
+    from .sinusoid_lab import sine_code_version, sine_name
     from .meta_lab import learner_state, load_learner_state
 
     slugs = {sine_name(m, 0)[len("ch02-sine-"):-len("-seed0")]: m for m in (*sine.SINE_METHODS, sine.REPTILE_SGD)}
