@@ -31,7 +31,7 @@ def _manifest(method, seed):
 
 def test_seed_zero_of_every_method_is_shipped():
     for method in SINE_METHODS + (REPTILE_SGD,):
-        assert sl.sine_name(method, 0) in SHIPPED, f"missing: run `python -m utils.checkpoints train ch02-sine --seeds 0`"
+        assert sl.sine_name(method, 0) in SHIPPED, f"missing: run `python -m utils.course train ch02-sine --seeds 0`"
         assert (ck.checkpoint_dir() / f"{sl.sine_name(method, 0)}.pt").exists()
 
 
@@ -48,7 +48,7 @@ def test_manifest_matches_the_recipe(method, seed):
     assert m["settings"] == json.loads(json.dumps(sine_recipe(method))), "recipe changed: retrain the checkpoint"
     assert m["settings_hash"] == settings_key(sine_recipe(method))
     assert m["code_version"] == sl.sine_code_version(), f"training code changed since: rerun `{m['command']}`"
-    assert m["seed"] == seed and "utils.checkpoints train" in m["command"]
+    assert m["seed"] == seed and "utils.course train" in m["command"]
     assert len(m["curve_head"]) == ck.CURVE_HEAD
 
 

@@ -9,7 +9,7 @@ chapter's parameters cell trains instead.
 Each checkpoint ``NAME.pt`` (the learner's state, ``learner.state_dict(resume=False)``) has a
 manifest ``NAME.json`` next to it:
 
-* ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
+* ``command`` — the command that produced it (``python -m utils.course train ...``);
 * ``settings`` and ``settings_hash`` — the recipe (:func:`utils.sinusoid_lab.sine_recipe`);
 * ``seed``; ``code_version`` — :func:`utils.sinusoid_lab.sine_code_version` (the recipe's logic);
 * ``metric`` — what the full run measured on validation tasks (query MSE after 1 and 10 steps
@@ -18,15 +18,14 @@ manifest ``NAME.json`` next to it:
   (``tests/test_checkpoints.py``); ``curve_means_of_20`` — the whole training curve, as means of
   20 iterations (for the chapter's figure); ``seconds`` — the training wall time (machine-dependent).
 
-Produce them with ``OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds 0 1 2``.
+Produce them with ``OMP_NUM_THREADS=1 python -m utils.course train ch02-sine --seeds 0 1 2``.
 
 ``data/checkpoints/cache/`` holds, besides, the models a FAST run of chapters 01 and 02 trains, as
 :func:`utils.cache.cached_torch` files (keyed by settings and code versions, so they are loaded only
-by the code that trained them): ``python -m utils.checkpoints ship-cache`` re-creates them.
+by the code that trained them): ``python -m utils.course ship-cache`` re-creates them.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -79,7 +78,7 @@ def read_manifest(name: str) -> dict:
     if not path.exists():
         raise course_error(f"checkpoint {name}", f"{path} and {name}.pt", "no such file",
                            "set RETRAIN = True in the parameters cell, or run "
-                           "`OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine`")
+                           "`OMP_NUM_THREADS=1 python -m utils.course train ch02-sine`")
     return json.loads(path.read_text())
 
 
@@ -149,36 +148,3 @@ def ship_cache(chapters=("01", "02", "03")) -> list[Path]:
                 for new in sorted(Path(tmp).glob(f"{prefix}*.pt")):
                     written.append(Path(shutil.copyfile(new, out / new.name)))
     return written
-
-
-def main(argv=None) -> int:
-    """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]`` or
-    ``python -m utils.checkpoints ship-cache [01 02 03]``."""
-    from .sinusoid_lab import REPTILE_SGD, SINE_METHODS, train_sine_checkpoint
-    p = argparse.ArgumentParser(prog="python -m utils.checkpoints",
-                                description="Train the course's shipped checkpoints (data/checkpoints/).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train and save checkpoints")
-    t.add_argument("group", choices=["ch02-sine"])
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    t.add_argument("--methods", nargs="+", default=list(SINE_METHODS),
-                   choices=list(SINE_METHODS) + [REPTILE_SGD])
-    sc = sub.add_parser("ship-cache", help="re-create data/checkpoints/cache (the FAST models of chapters 01, 02, 03)")
-    sc.add_argument("chapters", nargs="*", default=sorted(SHIPPED_CACHE))
-    args = p.parse_args(argv)
-    if args.cmd == "ship-cache":
-        for path in ship_cache(args.chapters):
-            print(f"{path.relative_to(PROJECT_ROOT)}  {path.stat().st_size / 1024:.0f} KiB")
-        return 0
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        for method in args.methods:
-            command = (f"OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds {seed} "
-                       f"--methods '{method}'")
-            m = train_sine_checkpoint(method, seed, command)
-            print(json.dumps({k: m[k] for k in ("name", "seconds", "metric")}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

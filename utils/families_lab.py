@@ -12,10 +12,7 @@
 """
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
-import sys
 import time
 
 import torch
@@ -179,24 +176,3 @@ def digit_episodes(split, n_way: int = 5, k_shot: int = 1, q_query: int = 15, se
     (bilinear) so that a glyph-trained encoder reads them; pixel values stay in [0, 1]."""
     x = F.interpolate(split.x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return EpisodeSampler(x, split.y, n_way, k_shot, q_query, seed=seed)
-
-
-def main(argv=None) -> int:
-    """``python -m utils.families_lab train {cnp,lopt} [--seeds 0 1 2]``."""
-    p = argparse.ArgumentParser(prog="python -m utils.families_lab",
-                                description="Train chapter 03's shipped checkpoints (data/checkpoints/).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train and save checkpoints")
-    t.add_argument("group", choices=sorted(GROUPS))
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        command = f"OMP_NUM_THREADS=1 python -m utils.families_lab train {args.group} --seeds {seed}"
-        m = train_checkpoint(args.group, seed, command)
-        print(json.dumps({k: m[k] for k in ("name", "seconds")}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -226,7 +226,7 @@ def _register_course_recipes() -> None:
                train=lambda name, lrn, s, seed: sine.train_sine_learner(lrn, s, seed),
                checkpoint=lambda name, seed, m=method: sine_name(m, seed),
                code_version=sine_code_version, code=(sine.sine_recipe, sine.make_sine_learner, sine.train_sine_learner),
-               how_to_ship=f"python -m utils.checkpoints train ch02-sine --methods '{method}'")
+               how_to_ship=f"python -m utils.course train ch02-sine --methods '{method}'")
     for group, (settings_of, make, train) in fam.GROUPS.items():
         recipe(f"ch03-{group}",
                settings=lambda name, fast, f=settings_of: f(fast=fast),
@@ -234,7 +234,7 @@ def _register_course_recipes() -> None:
                train=lambda name, lrn, s, seed, f=train: f(lrn, s, seed),
                checkpoint=lambda name, seed, g=group: fam.checkpoint_name(g, seed),
                state=learner_state, load=load_learner_state, code=(settings_of, make, train),
-               how_to_ship=f"python -m utils.families_lab train {group}")
+               how_to_ship=f"python -m utils.course train ch03-{group}")
 
     def make_protonet(name, settings, seed, device):
         from .lake import make_learner
