@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from utils import checkpoints as ck
+from utils import sinusoid_lab as sl
 from utils.cache import settings_key
 from utils.errors import CourseError
 from utils.sinusoid_lab import REPTILE_SGD, SINE_METHODS, make_sine_learner, sine_recipe, train_sine_learner
@@ -25,13 +26,13 @@ ALL = [(m["settings"]["method"], m["seed"]) for m in (json.loads((ck.checkpoint_
 
 
 def _manifest(method, seed):
-    return ck.read_manifest(ck.sine_name(method, seed))
+    return ck.read_manifest(sl.sine_name(method, seed))
 
 
 def test_seed_zero_of_every_method_is_shipped():
     for method in SINE_METHODS + (REPTILE_SGD,):
-        assert ck.sine_name(method, 0) in SHIPPED, f"missing: run `python -m utils.checkpoints train ch02-sine --seeds 0`"
-        assert (ck.checkpoint_dir() / f"{ck.sine_name(method, 0)}.pt").exists()
+        assert sl.sine_name(method, 0) in SHIPPED, f"missing: run `python -m utils.course train ch02-sine --seeds 0`"
+        assert (ck.checkpoint_dir() / f"{sl.sine_name(method, 0)}.pt").exists()
 
 
 def test_gitignore_keeps_checkpoints():
@@ -46,18 +47,18 @@ def test_manifest_matches_the_recipe(method, seed):
     m = _manifest(method, seed)
     assert m["settings"] == json.loads(json.dumps(sine_recipe(method))), "recipe changed: retrain the checkpoint"
     assert m["settings_hash"] == settings_key(sine_recipe(method))
-    assert m["code_version"] == ck.sine_code_version(), f"training code changed since: rerun `{m['command']}`"
-    assert m["seed"] == seed and "utils.checkpoints train" in m["command"]
+    assert m["code_version"] == sl.sine_code_version(), f"training code changed since: rerun `{m['command']}`"
+    assert m["seed"] == seed and "utils.course train" in m["command"]
     assert len(m["curve_head"]) == ck.CURVE_HEAD
 
 
 @pytest.mark.parametrize("method,seed", ALL)
 def test_loaded_checkpoint_reproduces_its_recorded_metric(method, seed):
     settings = sine_recipe(method)
-    state, m = ck.load_checkpoint(ck.sine_name(method, seed), settings)
+    state, m = ck.load_checkpoint(sl.sine_name(method, seed), settings)
     learner = make_sine_learner(settings, seed=123)          # other initial weights: the state must replace them
     learner.load_state_dict(state)
-    got = ck.sine_validation_metric(learner, settings)
+    got = sl.sine_validation_metric(learner, settings)
     for key, (one, ten) in m["metric"]["validation_mse_1_and_10_steps"].items():
         for a, b in ((got[key][0], one), (got[key][1], ten)):
             assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4), (key, a, b)

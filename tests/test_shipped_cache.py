@@ -65,7 +65,7 @@ def test_shipped_files_are_small_loadable_and_named_per_chapter(monkeypatch):
     prefixes = [p for ps in SHIPPED_CACHE.values() for p in ps]
     for chapter, ps in SHIPPED_CACHE.items():
         assert any(f.name.startswith(ps) for f in files), \
-            f"chapter {chapter}: nothing shipped; run `python -m utils.checkpoints ship-cache {chapter}`"
+            f"chapter {chapter}: nothing shipped; run `python -m utils.course ship-cache {chapter}`"
     for f in files:
         assert f.name.startswith(tuple(prefixes)), f"{f.name}: not a shipped chapter model ({prefixes})"
         obj = torch.load(f, weights_only=False)

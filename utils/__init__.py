@@ -52,6 +52,7 @@ Chapter kits (what one chapter measures with; they import the engine, never the 
     - :mod:`utils.meta_lab`     chapter 02's measuring kit: memory, work, schedules, cached learners
     - :mod:`utils.families_lab` chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
+    - :mod:`utils.trained`      one way to a trained learner: recipes and ``trained(name, seed=...)``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.glossary`     the bilingual glossary
     - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview (bank, cards,
@@ -71,7 +72,7 @@ ENGINE_MODULES = (
     "models", "training", "functional", "folded", "meta", "transfer", "meta_eval",
     "metric_learners", "blackbox", "learned_optimizer",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab",
+    "sinusoid_lab", "meta_lab", "checkpoints", "trained", "multitask", "glossary", "interview", "families_lab",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "multitask", "glossary", "interview", "families_lab")
+KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "trained", "multitask", "glossary", "interview", "families_lab")

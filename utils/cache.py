@@ -53,7 +53,7 @@ def shipped_cache_dir() -> Path:
     """Cache files shipped with the course: ``$COURSE_SHIPPED_CACHE_DIR`` if set (tests), else
     ``<project>/data/checkpoints/cache``. They hold what a FAST run of a chapter would otherwise
     train (keyed exactly like :func:`cached_torch`, code versions included), so a first run from an
-    empty cache is quick; ``python -m utils.checkpoints ship-cache`` re-creates them."""
+    empty cache is quick; ``python -m utils.course ship-cache`` re-creates them."""
     return Path(os.environ.get(SHIPPED_CACHE_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints" / "cache"))
 
 

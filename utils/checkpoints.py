@@ -9,30 +9,26 @@ chapter's parameters cell trains instead.
 Each checkpoint ``NAME.pt`` (the learner's state, ``learner.state_dict(resume=False)``) has a
 manifest ``NAME.json`` next to it:
 
-* ``command`` — the command that produced it (``python -m utils.checkpoints train ...``);
+* ``command`` — the command that produced it (``python -m utils.course train ...``);
 * ``settings`` and ``settings_hash`` — the recipe (:func:`utils.sinusoid_lab.sine_recipe`);
-* ``seed``; ``code_version`` — :func:`utils.cache.code_version` of the recipe's functions;
+* ``seed``; ``code_version`` — :func:`utils.sinusoid_lab.sine_code_version` (the recipe's logic);
 * ``metric`` — what the full run measured on validation tasks (query MSE after 1 and 10 steps
   for each step size of :data:`utils.sinusoid_lab.SINE_STEP_GRID`);
 * ``curve_head`` — the first training losses, which a short retrain must reproduce
   (``tests/test_checkpoints.py``); ``curve_means_of_20`` — the whole training curve, as means of
   20 iterations (for the chapter's figure); ``seconds`` — the training wall time (machine-dependent).
 
-Produce them with ``OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds 0 1 2``.
+Produce them with ``OMP_NUM_THREADS=1 python -m utils.course train ch02-sine --seeds 0 1 2``.
 
 ``data/checkpoints/cache/`` holds, besides, the models a FAST run of chapters 01 and 02 trains, as
 :func:`utils.cache.cached_torch` files (keyed by settings and code versions, so they are loaded only
-by the code that trained them): ``python -m utils.checkpoints ship-cache`` re-creates them.
+by the code that trained them): ``python -m utils.course ship-cache`` re-creates them.
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import hashlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -40,7 +36,6 @@ import torch
 from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, note_artefact, settings_key
 from .errors import course_error
 from .runtime import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, SHIPPED_CACHE_DIR_ENV
-from .vocab import split_batch
 
 #: How many first training losses a manifest keeps for the retrain check.
 CURVE_HEAD = 50
@@ -51,14 +46,7 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get(CHECKPOINT_DIR_ENV, PROJECT_ROOT / "data" / "checkpoints"))
 
 
-def sine_name(method: str, seed: int) -> str:
-    """File stem of chapter 02's sinusoid checkpoint of ``method`` and ``seed``."""
-    slug = {"pre-train + fine-tune": "pretrain", "MAML": "maml", "first-order MAML": "fomaml",
-            "Reptile": "reptile", "Reptile, outer SGD ε=0.1": "reptile-sgd"}[method]
-    return f"ch02-sine-{slug}-seed{seed}"
-
-
-def _logic_source(fn) -> str:
+def logic_source(fn) -> str:
     """``fn``'s source without docstrings, comments or import statements (``ast`` round trip): what
     changes behaviour. Imports are left out because they say where a function lives, not what it
     computes: moving an engine module (as the layout of issue 15 did) must not retire a checkpoint."""
@@ -77,27 +65,6 @@ def _logic_source(fn) -> str:
     return ast.unparse(tree)
 
 
-def sine_code_version() -> str:
-    """Hash of chapter 02's sinusoid recipe (settings, construction, training loop), docstrings
-    and comments left out, so that editing documentation does not invalidate the checkpoints."""
-    from . import sinusoid_lab as lab
-    blob = "\0".join(_logic_source(f) for f in (lab.sine_recipe, lab.make_sine_learner, lab.train_sine_learner))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def sine_validation_metric(learner, settings: dict) -> dict:
-    """Query MSE on :func:`utils.sinusoid_lab.sine_validation_tasks` after 1 and 10 steps, for
-    every step size of the grid: ``{"alpha=0.01": [mse1, mse10], ...}`` (``nan`` if diverged)."""
-    from .sinusoid_lab import SINE_STEP_GRID, Start, adaptation_curves, sine_validation_tasks
-    val = split_batch(sine_validation_tasks())
-    start = Start.from_model(settings["method"], learner.model, 0.01)
-    out = {}
-    for a in SINE_STEP_GRID:
-        c = adaptation_curves(start, *val, 10, lr=a, record=[1, 10])
-        out[f"alpha={a}"] = [round(float(c[:, 0].mean()), 5), round(float(c[:, 1].mean()), 5)]
-    return out
-
-
 def save_checkpoint(name: str, state: dict, manifest: dict) -> Path:
     """Write ``NAME.pt`` and ``NAME.json`` atomically; returns the manifest's path."""
     d = checkpoint_dir()
@@ -111,7 +78,7 @@ def read_manifest(name: str) -> dict:
     if not path.exists():
         raise course_error(f"checkpoint {name}", f"{path} and {name}.pt", "no such file",
                            "set RETRAIN = True in the parameters cell, or run "
-                           "`OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine`")
+                           "`OMP_NUM_THREADS=1 python -m utils.course train ch02-sine`")
     return json.loads(path.read_text())
 
 
@@ -149,27 +116,6 @@ def checkpoint_label(manifest: dict) -> str:
             f"x {s['meta_batch']} tasks, seed {manifest['seed']})")
 
 
-def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
-    """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
-    from .sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
-    settings = sine_recipe(method)
-    learner = make_sine_learner(settings, seed)
-    start = time.perf_counter()
-    curve = train_sine_learner(learner, settings, seed)
-    seconds = time.perf_counter() - start
-    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
-                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
-                    metric=dict(validation_mse_1_and_10_steps=sine_validation_metric(learner, settings)),
-                    curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
-                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
-                                       for i in range(0, len(curve), 20)],
-                    final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
-                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
-                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
-    save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
-    return manifest
-
-
 #: Cache-file prefixes of the FAST-mode models shipped in ``data/checkpoints/cache`` (per chapter).
 SHIPPED_CACHE = {"01": ("ch01-",), "02": ("ch02-glyphs-",), "03": ("ch03-glyphs-",)}
 
@@ -202,36 +148,3 @@ def ship_cache(chapters=("01", "02", "03")) -> list[Path]:
                 for new in sorted(Path(tmp).glob(f"{prefix}*.pt")):
                     written.append(Path(shutil.copyfile(new, out / new.name)))
     return written
-
-
-def main(argv=None) -> int:
-    """``python -m utils.checkpoints train ch02-sine [--seeds 0 1 2] [--methods ...]`` or
-    ``python -m utils.checkpoints ship-cache [01 02 03]``."""
-    from .sinusoid_lab import REPTILE_SGD, SINE_METHODS
-    p = argparse.ArgumentParser(prog="python -m utils.checkpoints",
-                                description="Train the course's shipped checkpoints (data/checkpoints/).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train and save checkpoints")
-    t.add_argument("group", choices=["ch02-sine"])
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    t.add_argument("--methods", nargs="+", default=list(SINE_METHODS),
-                   choices=list(SINE_METHODS) + [REPTILE_SGD])
-    sc = sub.add_parser("ship-cache", help="re-create data/checkpoints/cache (the FAST models of chapters 01, 02, 03)")
-    sc.add_argument("chapters", nargs="*", default=sorted(SHIPPED_CACHE))
-    args = p.parse_args(argv)
-    if args.cmd == "ship-cache":
-        for path in ship_cache(args.chapters):
-            print(f"{path.relative_to(PROJECT_ROOT)}  {path.stat().st_size / 1024:.0f} KiB")
-        return 0
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        for method in args.methods:
-            command = (f"OMP_NUM_THREADS=1 python -m utils.checkpoints train ch02-sine --seeds {seed} "
-                       f"--methods '{method}'")
-            m = train_sine_checkpoint(method, seed, command)
-            print(json.dumps({k: m[k] for k in ("name", "seconds", "metric")}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,8 +3,8 @@
 * :func:`cnp_recipe` / :func:`lopt_recipe` — the settings the chapter trains its CNP (sinusoids,
   the same K and number of training tasks as chapter 02's MAML) and its learned optimiser with;
   :func:`make_cnp`, :func:`train_cnp`, :func:`make_lopt`, :func:`train_lopt` build and train them.
-* :func:`load_or_train` — restore a learner from ``data/checkpoints`` (trained with the full-mode
-  recipe by ``python -m utils.families_lab train``) or train it here.
+* the chapter gets its CNP and learned optimiser through :func:`utils.trained.trained`
+  (``"ch03-cnp"``, ``"ch03-lopt"``: the shipped full-mode checkpoint, the cache, or trained here).
 * :func:`task_pool_source` — a source that draws only from a fixed pool of sinusoid tasks, with
   optional task augmentation (§4, meta-overfitting); :func:`nll_and_mse` scores a CNP on tasks.
 * :func:`digit_episodes` — 5-way episodes of scikit-learn's digits, upsampled to the glyphs'
@@ -12,10 +12,7 @@
 """
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
-import sys
 import time
 
 import torch
@@ -23,11 +20,11 @@ from torch.nn import functional as F
 
 from .blackbox import CNP, CNPLearner, gaussian_nll
 from .cache import settings_key
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import save_checkpoint
 from .episodes import EpisodeSampler
 from .learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
 from .meta import sinusoid_source
-from .meta_lab import learner_state, load_learner_state
+from .meta_lab import learner_state
 from .tasks import SinusoidFamily, TaskBatch
 from .vocab import TaskSource
 
@@ -75,25 +72,6 @@ GROUPS = {"cnp": (cnp_recipe, make_cnp, train_cnp), "lopt": (lopt_recipe, make_l
 def checkpoint_name(group: str, seed: int) -> str:
     """File stem of a chapter 03 checkpoint: ``ch03-cnp-seed0``, ``ch03-lopt-seed1``..."""
     return f"ch03-{group}-seed{seed}"
-
-
-def load_or_train(group: str, seed: int, retrain: bool = False, fast: bool = False, device="cpu"):
-    """``(learner, info)``: the shipped full-mode checkpoint, or (``retrain``) a learner trained here
-    with the FAST or full recipe. ``info``: ``curve`` (training losses, means of 20 when loaded),
-    ``seconds`` (training wall time, machine-dependent), ``source`` (a label for figures)."""
-    recipe, make, train = GROUPS[group]
-    settings = recipe(fast=fast and retrain)
-    learner = make(settings, seed, device)
-    if not retrain:
-        state, manifest = load_checkpoint(checkpoint_name(group, seed), settings)
-        load_learner_state(learner, state)
-        return learner, dict(curve=manifest["curve_means_of_20"], seconds=manifest["seconds"], settings=settings,
-                             source=f"loaded from data/checkpoints (full-mode training, {settings['iterations']:,} "
-                                    f"iterations x {settings['meta_batch']}, seed {seed})")
-    start = time.perf_counter()
-    curve = train(learner, settings, seed)
-    return learner, dict(curve=[float(v) for v in curve], seconds=time.perf_counter() - start, settings=settings,
-                         source=f"trained here ({settings['iterations']:,} iterations x {settings['meta_batch']})")
 
 
 def train_checkpoint(group: str, seed: int, command: str) -> dict:
@@ -198,24 +176,3 @@ def digit_episodes(split, n_way: int = 5, k_shot: int = 1, q_query: int = 15, se
     (bilinear) so that a glyph-trained encoder reads them; pixel values stay in [0, 1]."""
     x = F.interpolate(split.x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return EpisodeSampler(x, split.y, n_way, k_shot, q_query, seed=seed)
-
-
-def main(argv=None) -> int:
-    """``python -m utils.families_lab train {cnp,lopt} [--seeds 0 1 2]``."""
-    p = argparse.ArgumentParser(prog="python -m utils.families_lab",
-                                description="Train chapter 03's shipped checkpoints (data/checkpoints/).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train and save checkpoints")
-    t.add_argument("group", choices=sorted(GROUPS))
-    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        command = f"OMP_NUM_THREADS=1 python -m utils.families_lab train {args.group} --seeds {seed}"
-        m = train_checkpoint(args.group, seed, command)
-        print(json.dumps({k: m[k] for k in ("name", "seconds")}), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -280,17 +280,12 @@ def save_trained(trained: Trained, name: str, command: str, metric: dict, extra:
     return save_checkpoint(name, state, manifest)
 
 
-def load_shipped_protonet(name: str = CHECKPOINT, device="cpu"):
-    """``(ProtoNet, manifest)`` from the shipped checkpoint ``name`` (trained by ``bench lake``)."""
-    from .checkpoints import load_checkpoint
-    state, manifest = load_checkpoint(name)
-    if manifest["settings"].get("method") != "protonet":
-        raise course_error(f"checkpoint {name}", "a ProtoNet checkpoint", manifest["settings"].get("method"),
-                           f"re-create it with `{manifest['command']}`")
-    learner = make_learner("protonet", device=device)
-    learner.model.load_state_dict(state)
-    learner.train_mode(False)
-    return learner, manifest
+def load_shipped_protonet(name: str = CHECKPOINT, device="auto"):
+    """``(ProtoNet, manifest)`` from the shipped checkpoint ``name`` (trained by ``bench lake``),
+    through :func:`utils.trained.trained` (the one way to a trained learner)."""
+    from .trained import trained
+    learner, info = trained(name, device=device)
+    return learner, info.manifest
 
 
 def heldout_set(train_set: str = "small1", ways: int = 5) -> OmniglotSet:

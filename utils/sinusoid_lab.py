@@ -14,6 +14,7 @@ A :class:`Start` names one method's starting point and step size, so the chapter
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -292,3 +293,58 @@ def sine_validation_tasks(n_tasks: int = 300, k: int = 10, seed: int = 4242):
 def sine_test_lr(settings: dict) -> float:
     """The step size the learner was trained with (Reptile: its inner step), the default α."""
     return float(settings.get("inner_lr", settings.get("finetune_lr")))
+
+
+# ----------------------------------------------------------------------------- shipped checkpoints
+
+
+def sine_name(method: str, seed: int) -> str:
+    """File stem of chapter 02's sinusoid checkpoint of ``method`` and ``seed``."""
+    slug = {"pre-train + fine-tune": "pretrain", "MAML": "maml", "first-order MAML": "fomaml",
+            "Reptile": "reptile", "Reptile, outer SGD ε=0.1": "reptile-sgd"}[method]
+    return f"ch02-sine-{slug}-seed{seed}"
+
+
+def sine_code_version() -> str:
+    """Hash of chapter 02's sinusoid recipe (settings, construction, training loop), docstrings
+    and comments left out, so that editing documentation does not invalidate the checkpoints."""
+    from .checkpoints import logic_source
+    blob = "\0".join(logic_source(f) for f in (sine_recipe, make_sine_learner, train_sine_learner))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sine_validation_metric(learner, settings: dict) -> dict:
+    """Query MSE on :func:`utils.sinusoid_lab.sine_validation_tasks` after 1 and 10 steps, for
+    every step size of the grid: ``{"alpha=0.01": [mse1, mse10], ...}`` (``nan`` if diverged)."""
+    from .vocab import split_batch
+    val = split_batch(sine_validation_tasks())
+    start = Start.from_model(settings["method"], learner.model, 0.01)
+    out = {}
+    for a in SINE_STEP_GRID:
+        c = adaptation_curves(start, *val, 10, lr=a, record=[1, 10])
+        out[f"alpha={a}"] = [round(float(c[:, 0].mean()), 5), round(float(c[:, 1].mean()), 5)]
+    return out
+
+
+def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
+    """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
+    import datetime
+    import time
+    from .cache import settings_key
+    from .checkpoints import CURVE_HEAD, save_checkpoint
+    settings = sine_recipe(method)
+    learner = make_sine_learner(settings, seed)
+    start = time.perf_counter()
+    curve = train_sine_learner(learner, settings, seed)
+    seconds = time.perf_counter() - start
+    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
+                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
+                    metric=dict(validation_mse_1_and_10_steps=sine_validation_metric(learner, settings)),
+                    curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
+                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
+                                       for i in range(0, len(curve), 20)],
+                    final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
+                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
+                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
+    return manifest

@@ -6,6 +6,7 @@
 
 Command line
     - :mod:`utils.course.cli`            ``python -m utils.course`` (also ``__main__``)
+    - :mod:`utils.course.shipping`       ``course train`` / ``course ship-cache``: re-create the shipped models
     - :mod:`utils.course.bench`          ``course bench``: speed and accuracy benchmarks
     - :mod:`utils.course.bench_maml`     ``bench maml-throughput``: quiet vs contended, peer libraries
     - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
@@ -33,7 +34,8 @@ Test fixtures
 """
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "bench", "bench_maml", "progress", "book", "notebooks", "execute", "conventions", "sync",
+MODULES = ("cli", "shipping", "bench", "bench_maml", "progress", "book", "notebooks", "execute", "conventions",
+           "sync",
            "nbgrader_course",
            "grading", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
            "check_tests", "mc_fairness", "fixtures")

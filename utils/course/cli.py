@@ -11,6 +11,7 @@ Commands
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
   check-tests  autograde the chapter's catalogued wrong answers: which do the hidden tests let through?
   book   build the course as a static website from executed notebooks (FAST unless --full)
+  train / ship-cache  (maintainers) re-create the shipped checkpoints / FAST models (utils.course.shipping)
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -37,6 +38,8 @@ COMMANDS = {
     "check-tests": "autograde the catalogued wrong answers of chapters (tests/wrong_answers/): "
                    "which do the hidden tests let through?",
     "book": "build the course as a static website (HTML) from executed notebooks",
+    "train": "maintainers: re-create shipped checkpoints: train ch02-sine|ch03-cnp|ch03-lopt --seeds 0 1 2",
+    "ship-cache": "maintainers: re-create data/checkpoints/cache (the FAST models of chapters 01, 02, 03)",
 }
 PROG = "python -m utils.course"
 
@@ -145,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the site goes (default: ROOT/build/book/html, or build/book-full/html)")
     o.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds for chapters that must be run (default: none)")
+    from ..sinusoid_lab import REPTILE_SGD, SINE_METHODS
+    from .shipping import TRAINABLE
+    t = sub.add_parser("train", help=COMMANDS["train"])
+    t.add_argument("recipe", choices=TRAINABLE)
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--methods", nargs="+", default=None, choices=list(SINE_METHODS) + [REPTILE_SGD],
+                   help="ch02-sine only (default: all five methods but the Reptile SGD variant)")
+    sc = sub.add_parser("ship-cache", help=COMMANDS["ship-cache"])
+    sc.add_argument("chapters", nargs="*", default=["01", "02", "03"])
     return p
 
 
@@ -331,7 +343,9 @@ def cmd_book(args) -> int:
 
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
             "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
-            "progress": cmd_progress, "check-tests": cmd_check_tests, "book": cmd_book}
+            "progress": cmd_progress, "check-tests": cmd_check_tests, "book": cmd_book,
+            "train": lambda a: importlib.import_module("utils.course.shipping").train(a.recipe, a.seeds, a.methods),
+            "ship-cache": lambda a: importlib.import_module("utils.course.shipping").ship_cache(a.chapters)}
 
 
 def _command_index(argv: list[str]) -> int | None:
