@@ -1,4 +1,4 @@
-"""utils.functional.adam_linear_head: the fine-tuning baseline's head steps without autograd make
+"""utils.learners.inner_loop.adam_linear_head: the fine-tuning baseline's head steps without autograd make
 exactly the updates of torch.optim.Adam on the cross-entropy computed by autograd."""
 import copy
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils.functional import adam_linear_head, loss_and_accuracy
-from utils.meta import FineTuneBaseline
+from utils.learners.inner_loop import adam_linear_head, loss_and_accuracy
+from utils.learners import FineTuneBaseline
 from utils.models import Classifier
 
 

@@ -4,10 +4,10 @@ import torch
 import torch.nn.utils.prune
 from torch import nn
 
-from utils import folded
-from utils import functional as Fn
+from utils.learners import folded
+from utils.learners import inner_loop as Fn
 from utils.episodes import EpisodeSampler
-from utils.meta import MAML
+from utils.learners import MAML
 from utils.models import MLP, conv4_classifier, use_batch_statistics
 from utils.tasks import SinusoidFamily
 
@@ -64,8 +64,8 @@ def test_folded_meta_loss_and_meta_gradient_equal_the_loop(first_order, steps):
     model = _conv_model()
     params, buffers = Fn.model_params(model)
     batch = _episodes()
-    lf, af = folded.folded_meta_loss(model, params, *batch, steps, 0.3, first_order)
-    ll, al = Fn.loop_meta_loss(model, params, buffers, *batch, steps, 0.3, first_order)
+    lf, af = folded.folded_meta_loss(model, params, batch, steps=steps, lr=0.3, first_order=first_order)
+    ll, al = Fn.loop_meta_loss(model, (params, buffers), batch, steps=steps, lr=0.3, first_order=first_order)
     torch.testing.assert_close(lf, ll, atol=1e-10, rtol=1e-8)
     torch.testing.assert_close(af, al)
     names = list(params)
@@ -81,9 +81,9 @@ def test_folded_handles_anil_meta_sgd_chunks_and_regression():
     rates = {k: torch.full_like(v, 0.2).requires_grad_() for k, v in params.items()}
     for kw in (dict(adapt_names=head), dict(lr=rates), dict(chunk_size=2)):
         lr = kw.pop("lr", 0.3)
-        lf, _ = folded.folded_meta_loss(model, params, *batch, 1, lr, **kw)
+        lf, _ = folded.folded_meta_loss(model, params, batch, steps=1, lr=lr, **kw)
         kw.pop("chunk_size", None)
-        ll, _ = Fn.loop_meta_loss(model, params, buffers, *batch, 1, lr, **kw)
+        ll, _ = Fn.loop_meta_loss(model, (params, buffers), batch, steps=1, lr=lr, **kw)
         torch.testing.assert_close(lf, ll, atol=1e-10, rtol=1e-8)
         wrt = list(params.values()) + (list(lr.values()) if isinstance(lr, dict) else [])
         for a, b in zip(_grads(lf.mean(), wrt), _grads(ll.mean(), wrt)):
@@ -92,8 +92,8 @@ def test_folded_handles_anil_meta_sgd_chunks_and_regression():
     p, b = Fn.model_params(mlp)
     s = SinusoidFamily().sample(4, 5, 5, generator=torch.Generator().manual_seed(0))
     args = tuple(getattr(s, k).double() for k in ("support_x", "support_y", "query_x", "query_y"))
-    lf, af = folded.folded_meta_loss(mlp, p, *args, 2, 0.01)
-    ll, _ = Fn.loop_meta_loss(mlp, p, b, *args, 2, 0.01)
+    lf, af = folded.folded_meta_loss(mlp, p, args, steps=2, lr=0.01)
+    ll, _ = Fn.loop_meta_loss(mlp, (p, b), args, steps=2, lr=0.01)
     torch.testing.assert_close(lf, ll)
     assert torch.isnan(af).all()
     for x, y in zip(_grads(lf.mean(), list(p.values())), _grads(ll.mean(), list(p.values()))):
@@ -104,9 +104,9 @@ def test_folded_under_no_grad_adapts_and_keeps_no_graph():
     model = _conv_model()
     params, _ = Fn.model_params(model)
     batch = _episodes()
-    with_grad, _ = folded.folded_meta_loss(model, params, *batch, 2, 0.3)
+    with_grad, _ = folded.folded_meta_loss(model, params, batch, steps=2, lr=0.3)
     with torch.no_grad():
-        without, _ = folded.folded_meta_loss(model, params, *batch, 2, 0.3)
+        without, _ = folded.folded_meta_loss(model, params, batch, steps=2, lr=0.3)
     assert not without.requires_grad
     torch.testing.assert_close(without, with_grad.detach())
 

@@ -1,6 +1,6 @@
 """The transfer baseline every meta-learner is compared with: pre-train one model on all
-meta-training data, fine-tune it on each new support set (behind the learners' interface of
-:mod:`utils.meta`, which re-exports it as ``utils.meta.FineTuneBaseline``).
+meta-training data, fine-tune it on each new support set (behind the learner protocol of
+:mod:`utils.learners.base`).
 """
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import functional as Fn
-from .errors import course_error
-from .meta import _Learner
-from .runtime import pick_device
+from . import inner_loop as Fn
+from .base import Learner
+from ..errors import course_error
+from ..runtime import pick_device
+
+__all__ = ["FineTuneBaseline"]
 
 
-class FineTuneBaseline(_Learner):
+class FineTuneBaseline(Learner):
     """Pre-train one model on all meta-training data, then fine-tune it on each new support set.
 
     * Regression (sinusoid): :meth:`meta_train` fits the model to points of many tasks at once
@@ -44,7 +46,7 @@ class FineTuneBaseline(_Learner):
     def pretrain_classes(self, images, labels, epochs: int = 5, batch_size: int = 128,
                          progress: bool = True, seed: int = 0):
         """Supervised pre-training on meta-training images with labels remapped to ``0..C-1``."""
-        from .training import fit
+        from ..training import fit
         return fit(self.model, (images, labels), epochs=epochs, batch_size=batch_size,
                    device=self.device, progress=progress, seed=seed)
 
