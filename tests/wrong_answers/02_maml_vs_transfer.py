@@ -32,7 +32,7 @@ WRONG_ANSWERS = [
 ''', ["test-inner-adapt"]),
     ("ex-inner-adapt", "delegates to the engine's utils.learners.inner_loop.adapt",
      _INNER_HEAD + '''    from utils.learners.inner_loop import adapt
-    return adapt(model, params, {}, x, y, steps=steps, lr=lr)
+    return adapt(model, (params, {}), (x, y), steps=steps, lr=lr)
 ''', ["test-inner-adapt"]),
 
     # ------------------------------------------------------------------ ex-first-order
@@ -54,7 +54,7 @@ WRONG_ANSWERS = [
 ''', ["test-first-order"]),
     ("ex-first-order", "delegates to the engine's utils.learners.inner_loop.adapt(first_order=True)",
      _FIRST_HEAD + '''    from utils.learners.inner_loop import adapt
-    return adapt(model, params, {}, x, y, steps=steps, lr=lr, first_order=True)
+    return adapt(model, (params, {}), (x, y), steps=steps, lr=lr, first_order=True)
 ''', ["test-first-order"]),
 
     # ------------------------------------------------------------------ ex-proto-logits
