@@ -81,8 +81,8 @@ def evaluate_vectorized(learner, source: TaskSource, n_tasks: int = 600, steps: 
         while done < n_tasks:
             b = min(batch, n_tasks - done)
             sx, sy, qx, qy = split_batch(source(b), learner.device)
-            losses, accs = Fn.vmap_meta_loss(learner.model, params, buffers, sx, sy, qx, qy, steps,
-                                             learner.inner_step_sizes(), True, learner.adapt_names,
+            losses, accs = Fn.vmap_meta_loss(learner.model, (params, buffers), (sx, sy, qx, qy),
+                                             **learner.inner_settings(steps, constant=True),
                                              chunk_size=learner.chunk_size)
             if qy.dtype in (torch.int64, torch.int32):
                 values += accs.tolist()
