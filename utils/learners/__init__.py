@@ -3,13 +3,13 @@
 * :mod:`~utils.learners.base`        :class:`Learner`, the public base class (meta-train, adapt and
   evaluate on a task, state for checkpoints, variants); ``MetaHistory``; task sources
 * :mod:`~utils.learners.inner_loop`  :class:`Adaptation` and :func:`run_inner_loop`, the one inner loop;
-  ``adapt``, ``vmap_meta_loss``, ``loop_meta_loss``; the fine-tuning head's Adam steps
+  ``adapt``, ``vmap_meta_loss``, ``loop_meta_loss``
 * :mod:`~utils.learners.folded`      a meta-batch folded into channel groups (one grouped conv)
 * :mod:`~utils.learners.maml`        MAML, first-order MAML, ANIL, Meta-SGD, Reptile
 * :mod:`~utils.learners.metric`      ProtoNet, matching networks, ProtoMAML
 * :mod:`~utils.learners.blackbox`    a Conditional Neural Process, support attention
 * :mod:`~utils.learners.learned_optimizer` a coordinatewise learned update rule
-* :mod:`~utils.learners.finetune`    the pre-train + fine-tune baseline
+* :mod:`~utils.learners.finetune`    the pre-train + fine-tune baseline (and its head's Adam steps, ``adam_linear_head``)
 * :mod:`~utils.learners.evaluate`    mean ± 95 % CI over test tasks; :mod:`~utils.learners.ensemble`
   adapted ensembles (chapter 06)
 
