@@ -65,6 +65,12 @@ class Learner:
     ``meta_loss(sx, sy, qx, qy) -> (loss, accuracy)`` on a stacked batch of tasks and
     ``evaluate_task(support_x, support_y, query_x, query_y, steps=None) -> (loss, accuracy)`` on one task.
 
+    The adapt step: ``evaluate_task`` adapts to the support set and scores the query set, for every
+    learner. Learners whose adaptation is gradient steps (the MAML family) also expose it in two
+    halves, ``adapt(support_x, support_y, steps=None) -> params`` and ``predict(params, x)``;
+    metric and black-box learners adapt inside one forward pass (``logits(sx, sy, qx, n_way)``;
+    ProtoMAML and matching networks also ``embed(sx, qx)``).
+
     Taught in chapter 01, § Learner and meta-learner.
     """
 
