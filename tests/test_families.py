@@ -278,3 +278,22 @@ def test_rule_at_horizons_equals_final_loss_at_each_horizon():
         assert torch.equal(curve, run_rule(rule, problems, 20)[0].median(1).values)
     diverged, _ = rule_at_horizons(sgd_rule(1e6), problems, (20,))
     assert diverged[20].mean == float("inf")     # final_loss's divergence rule, unchanged
+
+
+def test_every_exported_learner_follows_the_learner_protocol():
+    """Issue 25: one public base class; every learner class exported by utils.learners derives from it
+    and defines its own adapt-and-score step (``evaluate_task``)."""
+    import utils.learners as L
+    classes = [getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)
+               and hasattr(getattr(L, n), "evaluate_task") and getattr(L, n) is not L.Learner]
+    names = {c.__name__ for c in classes}
+    assert names >= {"MAML", "Reptile", "ProtoNet", "MatchingNet", "ProtoMAML", "CNPLearner", "AttentionLearner",
+                     "FineTuneBaseline"}, names
+    for cls in classes:
+        assert issubclass(cls, L.Learner), f"{cls.__name__} does not derive from utils.learners.Learner"
+        assert cls.evaluate_task is not L.Learner.evaluate_task, f"{cls.__name__} has no evaluate_task of its own"
+        for method in ("meta_train", "state_dict", "load_state_dict", "variant"):
+            assert callable(getattr(cls, method)), (cls.__name__, method)
+    from utils.models import conv4_classifier
+    for factory in (L.ANIL, L.MetaSGD):
+        assert isinstance(factory(conv4_classifier(2, hidden=4, image_size=6, blocks=1), device="cpu"), L.Learner)
