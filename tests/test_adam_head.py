@@ -1,4 +1,4 @@
-"""utils.functional.adam_linear_head: the fine-tuning baseline's head steps without autograd make
+"""utils.learners.finetune.adam_linear_head: the fine-tuning baseline's head steps without autograd make
 exactly the updates of torch.optim.Adam on the cross-entropy computed by autograd."""
 import copy
 
@@ -7,8 +7,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils.functional import adam_linear_head, loss_and_accuracy
-from utils.meta import FineTuneBaseline
+from utils.learners.finetune import adam_linear_head
+from utils.learners.inner_loop import loss_and_accuracy
+from utils.learners import FineTuneBaseline
 from utils.models import Classifier
 
 
@@ -33,7 +34,7 @@ def test_same_updates_as_torch_adam(n_way, shots, dim, steps, lr):
     g = torch.Generator().manual_seed(n_way * 100 + dim)
     features = torch.randn(n_way * shots, dim, generator=g)
     labels = torch.randperm(n_way * shots, generator=g) % n_way
-    ours = adam_linear_head(_zero_head(dim, n_way), features, labels, steps, lr)
+    ours = adam_linear_head(_zero_head(dim, n_way), features, labels, steps=steps, lr=lr)
     ref = _reference(_zero_head(dim, n_way), features, labels, steps, lr)
     torch.testing.assert_close(ours.weight, ref.weight, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(ours.bias, ref.bias, rtol=1e-6, atol=1e-7)
@@ -42,10 +43,10 @@ def test_same_updates_as_torch_adam(n_way, shots, dim, steps, lr):
 
 def test_zero_steps_keep_the_head_and_bad_shapes_say_what_to_pass():
     head = _zero_head(4, 2)
-    adam_linear_head(head, torch.randn(6, 4), torch.arange(6) % 2, 0, 0.01)
+    adam_linear_head(head, torch.randn(6, 4), torch.arange(6) % 2, steps=0, lr=0.01)
     assert torch.count_nonzero(head.weight) == 0
     with pytest.raises(ValueError, match="features \\(S, D\\) and labels \\(S,\\)"):
-        adam_linear_head(head, torch.randn(6, 4), torch.arange(5) % 2, 3, 0.01)
+        adam_linear_head(head, torch.randn(6, 4), torch.arange(5) % 2, steps=3, lr=0.01)
 
 
 def test_finetune_baseline_head_path_matches_the_autograd_loop():

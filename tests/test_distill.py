@@ -312,7 +312,7 @@ def test_same_group_soft_mass():
 
 def test_adapted_prototypes_is_a_protonet_teacher():
     from utils.distill import AdaptedPrototypes
-    from utils.meta import protonet_logits
+    from utils.learners import protonet_logits
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Linear(6, 4))
     sx, sy = torch.randn(6, 6), torch.tensor([0, 0, 1, 1, 2, 2])

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from utils.blackbox import (CNP, AttentionLearner, CNPLearner, SupportAttention, gaussian_nll,
+from utils.learners.blackbox import (CNP, AttentionLearner, CNPLearner, SupportAttention, gaussian_nll,
                             mean_aggregate)
 from utils.errors import CourseError
-from utils.learned_optimizer import (LearnedOptimizer, LSTMRule, adam_rule, final_loss,
+from utils.learners.learned_optimizer import (LearnedOptimizer, LSTMRule, adam_rule, final_loss,
                                      gradient_features, run_rule, sample_logistic, sample_quadratics,
                                      sgd_rule)
-from utils.meta import MetaResult, protonet_logits, sinusoid_source
-from utils.meta_eval import meta_evaluate
-from utils.metric_learners import (MatchingNet, ProtoMAML, cosine_attention, matching_log_probs,
+from utils.learners import MetaResult, protonet_logits, sinusoid_source
+from utils.learners import meta_evaluate
+from utils.learners.metric import (MatchingNet, ProtoMAML, cosine_attention, matching_log_probs,
                                    protomaml_head)
 from utils.models import MLP
 from utils.tasks import SinusoidFamily
@@ -68,7 +68,7 @@ def test_cosine_attention_rejects_bad_labels():
 def test_protomaml_head_equals_protonet_before_any_step():
     g = torch.Generator().manual_seed(2)
     se, sy, qe = torch.randn(10, 6, generator=g), torch.arange(5).repeat(2), torch.randn(9, 6, generator=g)
-    from utils.meta import prototypes
+    from utils.learners import prototypes
     w, b = protomaml_head(prototypes(se, sy, 5))
     logits = qe @ w.T + b
     proto = protonet_logits(se, sy, qe, 5)
@@ -231,7 +231,7 @@ def test_learned_optimizer_meta_trains_and_evaluates():
 
 
 def test_evaluate_batched_matches_meta_evaluate():
-    from utils.metric_learners import evaluate_batched
+    from utils.learners.metric import evaluate_batched
     sx, sy, qx, qy = _episodes(B=6)
     from utils.episodes import Episode
     batch = Episode(sx, sy, qx, qy, torch.arange(5).expand(6, -1))
@@ -278,3 +278,22 @@ def test_rule_at_horizons_equals_final_loss_at_each_horizon():
         assert torch.equal(curve, run_rule(rule, problems, 20)[0].median(1).values)
     diverged, _ = rule_at_horizons(sgd_rule(1e6), problems, (20,))
     assert diverged[20].mean == float("inf")     # final_loss's divergence rule, unchanged
+
+
+def test_every_exported_learner_follows_the_learner_protocol():
+    """Issue 25: one public base class; every learner class exported by utils.learners derives from it
+    and defines its own adapt-and-score step (``evaluate_task``)."""
+    import utils.learners as L
+    classes = [getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)
+               and hasattr(getattr(L, n), "evaluate_task") and getattr(L, n) is not L.Learner]
+    names = {c.__name__ for c in classes}
+    assert names >= {"MAML", "Reptile", "ProtoNet", "MatchingNet", "ProtoMAML", "CNPLearner", "AttentionLearner",
+                     "FineTuneBaseline"}, names
+    for cls in classes:
+        assert issubclass(cls, L.Learner), f"{cls.__name__} does not derive from utils.learners.Learner"
+        assert cls.evaluate_task is not L.Learner.evaluate_task, f"{cls.__name__} has no evaluate_task of its own"
+        for method in ("meta_train", "state_dict", "load_state_dict", "variant"):
+            assert callable(getattr(cls, method)), (cls.__name__, method)
+    from utils.models import conv4_classifier
+    for factory in (L.ANIL, L.MetaSGD):
+        assert isinstance(factory(conv4_classifier(2, hidden=4, image_size=6, blocks=1), device="cpu"), L.Learner)

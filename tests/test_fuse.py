@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from utils import fuse, glyphs, meta_eval, tasks
+from utils import fuse, glyphs, tasks
+from utils.learners import ensemble as meta_eval
 from utils.errors import CourseError
 from utils.models import MLP, conv4_classifier, mlp_classifier
 
@@ -621,7 +622,7 @@ def _encoder(seed):
 
 
 def test_adapted_outputs_for_a_module_and_a_protonet():
-    from utils.meta import ProtoNet, protonet_logits
+    from utils.learners import ProtoNet, protonet_logits
     ep = _episodes().sample()
     enc = _encoder(0)
     out = meta_eval.adapted_outputs(enc, ep.support_x, ep.support_y, ep.query_x)
@@ -637,7 +638,7 @@ def test_adapted_outputs_for_a_module_and_a_protonet():
 
 
 def test_adapted_ensemble_of_identical_learners_is_a_member_and_fusion_is_paired():
-    from utils.meta import episode_source
+    from utils.learners import episode_source
     enc = _encoder(1)
     res = meta_eval.evaluate_adapted_ensemble([enc, copy.deepcopy(enc)], episode_source(_episodes(seed=1)),
                                          n_tasks=7, batch=3)
@@ -660,7 +661,7 @@ def test_adapted_ensemble_of_identical_learners_is_a_member_and_fusion_is_paired
 
 
 def test_adapted_ensemble_of_maml_regressors_averages_predictions():
-    from utils.meta import MAML, sinusoid_source
+    from utils.learners import MAML, sinusoid_source
     from utils.tasks import SinusoidFamily
     learners = []
     for s in range(2):

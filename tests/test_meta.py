@@ -4,10 +4,10 @@ import torch
 from torch.nn import functional as F
 
 from utils.episodes import EpisodeSampler
-from utils.functional import loop_meta_loss, model_params, vmap_meta_loss
-from utils.meta import (ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, Reptile, episode_source,
+from utils.learners.inner_loop import loop_meta_loss, model_params, vmap_meta_loss
+from utils.learners import (ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, Reptile, episode_source,
                         protonet_logits, sinusoid_source)
-from utils.meta_eval import meta_evaluate
+from utils.learners import meta_evaluate
 from utils.models import MLP, BatchStatNorm, ConvBackbone, conv4_classifier
 from utils.tasks import SinusoidFamily
 
@@ -64,10 +64,10 @@ def test_vmap_with_batchnorm_conv_matches_loop_and_chunks():
     labels = torch.arange(6).repeat_interleave(10)
     ep = EpisodeSampler(images, labels, 3, 2, 3, seed=0).sample_batch(4)
     params, buffers = model_params(model)
-    args = (model, params, buffers, ep.support_x, ep.support_y, ep.query_x, ep.query_y, 1, 0.1)
-    lv, av = vmap_meta_loss(*args)
-    lc, _ = vmap_meta_loss(*args, chunk_size=2)
-    ll, al = loop_meta_loss(*args)
+    args = (model, (params, buffers), (ep.support_x, ep.support_y, ep.query_x, ep.query_y))
+    lv, av = vmap_meta_loss(*args, steps=1, lr=0.1)
+    lc, _ = vmap_meta_loss(*args, steps=1, lr=0.1, chunk_size=2)
+    ll, al = loop_meta_loss(*args, steps=1, lr=0.1)
     torch.testing.assert_close(lv, ll)
     torch.testing.assert_close(lc, ll)
     torch.testing.assert_close(av, al)
@@ -135,7 +135,7 @@ def test_reptile_moves_towards_adapted_weights():
 
 
 def test_bad_adapt_option():
-    with pytest.raises(ValueError, match="'all' or 'head'"):
+    with pytest.raises(ValueError, match="'all', 'head' or a tuple"):
         MAML(MLP([1, 4, 1]), adapt="some", device="cpu")
     with pytest.raises(ValueError, match="head"):
         ANIL(MLP([1, 4, 1]), device="cpu")

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from utils import functional as Fn
+from utils.learners import inner_loop as Fn
 from utils.episodes import EpisodeSampler
 from utils.errors import CourseError
-from utils.meta import ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, episode_source, sinusoid_source
-from utils.meta_eval import evaluate_vectorized, meta_evaluate
+from utils.learners import ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, episode_source, sinusoid_source
+from utils.learners import evaluate_vectorized, meta_evaluate
 from utils.meta_lab import (adaptation_change, cached_learner, maml_saved_bytes,
                               meta_iteration_work,
                               meta_iteration_memory, meta_train_cosine, saved_tensor_bytes)
@@ -101,9 +101,9 @@ def test_loop_and_vmap_save_alike_per_task():
     m = MLP([1, 8, 1])
     p, b = Fn.model_params(m)
     batch = SinusoidFamily().sample(3, 4, 4, generator=torch.Generator().manual_seed(0))
-    args = (batch.support_x, batch.support_y, batch.query_x, batch.query_y, 1, 0.1)
-    lv, _ = Fn.vmap_meta_loss(m, p, b, *args)
-    ll, _ = Fn.loop_meta_loss(m, p, b, *args)
+    tasks = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+    lv, _ = Fn.vmap_meta_loss(m, (p, b), tasks, steps=1, lr=0.1)
+    ll, _ = Fn.loop_meta_loss(m, (p, b), tasks, steps=1, lr=0.1)
     assert torch.allclose(lv, ll, atol=1e-6)
 
 

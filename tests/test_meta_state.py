@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from utils.errors import CourseError
-from utils.meta import MAML, MetaSGD, Reptile, sinusoid_source
+from utils.learners import MAML, MetaSGD, Reptile, sinusoid_source
 from utils.meta_lab import meta_train_cosine
 from utils.models import MLP, mlp_classifier
 from utils.tasks import SinusoidFamily
@@ -163,7 +163,7 @@ def test_variant_with_copy_model_shares_nothing():
 
 
 def test_every_learner_has_a_variant_even_without_settings():
-    from utils.meta import FineTuneBaseline, ProtoNet
+    from utils.learners import FineTuneBaseline, ProtoNet
     for learner in (ProtoNet(MLP([6, 8, 4]), device="cpu"), FineTuneBaseline(MLP([1, 8, 1]), device="cpu")):
         same = learner.variant()
         assert type(same) is type(learner) and same.model is learner.model and same.optimizer is not learner.optimizer

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from utils.errors import CourseError
-from utils.meta import MAML, FineTuneBaseline
+from utils.learners import MAML, FineTuneBaseline
 from utils.models import MLP
 from utils.sinusoid_lab import (Start, adaptation_curves, adapted_predictions, average_function,
                                 average_function_mse, curve_summary)

@@ -82,10 +82,10 @@ def test_taught_in_references_name_real_chapters_and_headings():
 
 
 def test_the_main_entry_points_say_where_they_are_taught():
-    from utils import compress, distill, fuse, meta, meta_eval
-    for obj in (meta.MAML, meta.MAML.variant, meta.ProtoNet, distill.kd_loss, distill.distill,
+    from utils import compress, distill, fuse, learners
+    for obj in (learners.MAML, learners.MAML.variant, learners.ProtoNet, learners.Adaptation, learners.run_inner_loop, distill.kd_loss, distill.distill,
                 compress.magnitude_mask, compress.quantize_int8, compress.low_rank_factors,
-                fuse.ensemble_predict, fuse.greedy_soup, fuse.MixtureOfExperts, meta_eval.meta_evaluate):
+                fuse.ensemble_predict, fuse.greedy_soup, fuse.MixtureOfExperts, learners.meta_evaluate):
         assert REF_RE.search(obj.__doc__ or ""), f"{obj.__qualname__}: add 'Taught in chapter NN, § <heading>.'"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import utils
-from utils import compress, distill, fuse, meta
+from utils import compress, distill, fuse, learners
 
 UTILS = Path(utils.__file__).resolve().parent
 
@@ -40,7 +40,7 @@ def test_the_scan_sees_an_unannotated_source(tmp_path):
     assert [a.arg for a in fn.args.args if a.arg == "source" and a.annotation is None] == ["source"]
 
 
-@pytest.mark.parametrize("fn", [meta.episode_source, meta.sinusoid_source])
+@pytest.mark.parametrize("fn", [learners.episode_source, learners.sinusoid_source])
 def test_task_source_factories_say_so(fn):
     assert inspect.signature(fn).return_annotation == "TaskSource"
 

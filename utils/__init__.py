@@ -1,6 +1,6 @@
 """The engine of "Everything is a mapping", a notebook course on meta-learning and fast adaptation.
 
-Import what you need, e.g. ``from utils.meta import MAML``. Every module is listed here, by room;
+Import what you need, e.g. ``from utils.learners import MAML``. Every module is listed here, by room;
 ``tests/test_layout.py`` fails when one is missing, and checks the rules of the house plan (the
 engine never imports :mod:`utils.course`; no engine module over 500 lines). CONTRIBUTING.md has
 the map.
@@ -32,15 +32,12 @@ Tasks and data
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``; ``cosine_schedule`` for ``meta_train``
-    - :mod:`utils.functional`   the inner loop as a pure function, vectorized with ``torch.func``
-    - :mod:`utils.folded`       a meta-batch folded into channel groups (one grouped conv for all tasks)
-    - :mod:`utils.meta`         MAML, first-order MAML, ANIL, Meta-SGD, Reptile, ProtoNet, fine-tune baseline
-      (``state_dict`` / ``load_state_dict``, ``meta_train(..., schedule=)``, ``MAML.variant``)
-    - :mod:`utils.transfer`     the pre-train + fine-tune baseline (``FineTuneBaseline``)
-    - :mod:`utils.meta_eval`    every meta-learner evaluation: mean ± 95 % CI over test tasks
-    - :mod:`utils.metric_learners` matching networks and ProtoMAML (chapter 03)
-    - :mod:`utils.blackbox`     model-based learners: a Conditional Neural Process, support attention (chapter 03)
-    - :mod:`utils.learned_optimizer` a coordinatewise learned update rule and its problem families (chapter 03)
+    - :mod:`utils.learners`     every learner behind one protocol (``Learner``: ``meta_train``, ``adapt`` /
+      ``evaluate_task``, ``state_dict`` / ``load_state_dict``, ``variant``), one module per family:
+      ``base``, ``inner_loop`` (``Adaptation`` and the one inner loop), ``folded``, ``maml`` (MAML,
+      first-order MAML, ANIL, Meta-SGD, Reptile), ``metric`` (ProtoNet, matching networks, ProtoMAML),
+      ``blackbox`` (CNP, support attention), ``learned_optimizer``, ``finetune`` (the fine-tuning
+      baseline), ``evaluate`` (mean ± 95 % CI over test tasks), ``ensemble`` (adapted ensembles)
 
 Model-to-model maps
     - :mod:`utils.distill`      knowledge distillation (chapter 04)
@@ -69,8 +66,7 @@ ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
-    "models", "training", "functional", "folded", "meta", "transfer", "meta_eval",
-    "metric_learners", "blackbox", "learned_optimizer",
+    "models", "training", "learners",
     "distill", "compress", "fuse",
     "sinusoid_lab", "meta_lab", "checkpoints", "trained", "multitask", "glossary", "interview", "families_lab",
 )

@@ -445,7 +445,7 @@ class AdaptedPrototypes(nn.Module):
     """A prototypical network adapted to one task, frozen into a model that can teach (chapter 04, §7).
 
     Adapting a ProtoNet to a task means embedding its support set; the adapted classifier returns,
-    for inputs ``x`` ``(B, ...)``, the logits ``(B, N)`` of :func:`utils.meta.protonet_logits`
+    for inputs ``x`` ``(B, ...)``, the logits ``(B, N)`` of :func:`utils.learners.metric.protonet_logits`
     (negative squared distances to the ``N`` class prototypes). As an ``nn.Module`` it can be a
     teacher of :func:`distill`, alone or in a list (an ensemble of adapted meta-learners).
 
@@ -468,5 +468,5 @@ class AdaptedPrototypes(nn.Module):
         self.n_way = int(support_y.max()) + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .meta import protonet_logits
+        from .learners import protonet_logits
         return protonet_logits(self.encoder(self.support_x), self.support_y, self.encoder(x), self.n_way)

@@ -18,12 +18,12 @@ import time
 import torch
 from torch.nn import functional as F
 
-from .blackbox import CNP, CNPLearner, gaussian_nll
+from .learners.blackbox import CNP, CNPLearner, gaussian_nll
 from .cache import settings_key
 from .checkpoints import save_checkpoint
 from .episodes import EpisodeSampler
-from .learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
-from .meta import sinusoid_source
+from .learners.learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
+from .learners import sinusoid_source
 from .meta_lab import learner_state
 from .tasks import SinusoidFamily, TaskBatch
 from .vocab import TaskSource
@@ -162,7 +162,7 @@ class _Recorded:
 def rule_at_horizons(rule, problems, horizons) -> tuple[dict, torch.Tensor]:
     """Run ``rule`` once for ``max(horizons)`` steps (§3) and read off every horizon: returns
     ``({h: MetaResult of the final loss after h steps}, median loss per step (max(horizons) + 1,))``.
-    The same numbers as :func:`utils.learned_optimizer.final_loss` at each ``h`` (the run is
+    The same numbers as :func:`utils.learners.learned_optimizer.final_loss` at each ``h`` (the run is
     deterministic from ``problems.init()``), for one run instead of one per horizon plus the curve."""
     with torch.no_grad():
         losses, _, _ = run_rule(rule, problems, max(horizons))

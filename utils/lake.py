@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .episodes import EpisodeSampler
 from .errors import course_error
-from .meta import MAML, ProtoNet
+from .learners import MAML, ProtoNet
 from .models import ConvBackbone, conv4_classifier
 from .omniglot import OmniglotSet, OneShotRun
 from .stats import mean_ci95
@@ -336,8 +336,8 @@ def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: 
     error over ``n_runs`` Lake-style runs), ``"manifest"``, ``"alphabets"``, ``"learner"``,
     ``"images"`` (the held-out set's pixels, :func:`heldout_set`)}. Both learners meet the same
     episodes and runs (same seeds, same labels and drawers)."""
-    from .meta import episode_source
-    from .meta_eval import meta_evaluate
+    from .learners import episode_source
+    from .learners import meta_evaluate
     learner, manifest = load_shipped_protonet(device=device)
     feats = heldout_features(learner, manifest, ways=n_way)
     pix = heldout_set(ways=n_way)

@@ -1,6 +1,6 @@
 """Chapter 02's measuring kit for meta-learners: memory and work per meta-iteration, a cosine
 outer schedule, cached training, how much adaptation moves each layer.
-(Evaluation lives in :mod:`utils.meta_eval`.)
+(Evaluation lives in :mod:`utils.learners.evaluate`.)
 
 * :func:`saved_tensor_bytes` — a device-independent proxy for the activation memory of one
   meta-iteration: the bytes autograd holds for the backward pass when the forward pass ends.
@@ -25,9 +25,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import functional as Fn
+from .learners import inner_loop as Fn
 from .errors import course_error
-from .meta import MAML, FineTuneBaseline, ProtoNet
+from .learners import MAML, FineTuneBaseline, ProtoNet
 from .runtime import peak_memory_mb, reset_peak_memory, synchronize
 from .cache import cached_torch
 from .training import cosine_schedule
@@ -47,7 +47,7 @@ def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
     A device-independent proxy for the activation memory of a meta-iteration at its peak; it
     leaves out gradients, optimizer state and short-lived buffers. ``torch.func`` transforms
     refuse saved-tensor hooks, so measure the per-task reference
-    (:func:`utils.functional.loop_meta_loss`), which saves the same tensors per task as the
+    (:func:`utils.learners.inner_loop.loop_meta_loss`), which saves the same tensors per task as the
     vectorized version. Returns ``(fn's result, bytes)``.
 
     Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
@@ -117,8 +117,8 @@ def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> in
     sx, sy, qx, qy = split_batch(batch, learner.device)
     params, buffers = Fn.model_params(learner.model)
     learner.train_mode(True)
-    _, nbytes = saved_tensor_bytes(Fn.loop_meta_loss, learner.model, params, buffers, sx, sy, qx, qy,
-                                   steps, learner.inner_lr, learner.first_order, learner.adapt_names)
+    _, nbytes = saved_tensor_bytes(Fn.loop_meta_loss, learner.model, (params, buffers), (sx, sy, qx, qy),
+                                   **learner.inner_settings(steps))
     return nbytes
 
 
@@ -128,7 +128,7 @@ def meta_iteration_memory(learner, batch) -> dict:
     Returns ``{"saved_mb": ..., "cuda_peak_mb": ... or None}``: the saved-for-backward proxy of
     :func:`saved_tensor_bytes` (MiB) for every learner, and on a CUDA device the peak memory
     allocated during one full meta-step (forward, backward, optimizer) of a *copy* of the learner,
-    so the learner itself is not trained further. For :class:`~utils.meta.FineTuneBaseline` the
+    so the learner itself is not trained further. For :class:`~utils.learners.finetune.FineTuneBaseline` the
     "iteration" is one supervised pre-training step on the images of ``batch``'s support and
     query sets with random labels of its head's size (the cost, not the result, is what counts).
 
@@ -261,7 +261,7 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
 
 def learner_state(learner) -> dict:
     """Model weights (CPU copies) and, for Meta-SGD, the learned step sizes of any learner with a
-    ``model`` (also those outside :mod:`utils.meta`; learners of :mod:`utils.meta` have
+    ``model`` (also those outside :mod:`utils.learners`; learners of :mod:`utils.learners` have
     ``learner.state_dict(resume=False)``, the same format)."""
     state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
     lr = getattr(learner, "inner_lr", None)

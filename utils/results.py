@@ -1,6 +1,6 @@
 """Results that present themselves: a figure with its interval and what the interval covers.
 
-:class:`MetaResult` is what every meta-evaluation returns (:mod:`utils.meta_eval`): the mean query
+:class:`MetaResult` is what every meta-evaluation returns (:mod:`utils.learners.evaluate`): the mean query
 figure over test tasks, its 95 % CI half-width and the per-task values.
 
 Taught in chapter 01, § How meta-learning is judged.

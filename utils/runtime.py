@@ -255,7 +255,7 @@ def reuse_freed_memory(limit_mb: int = 1024) -> bool:
 
     By default glibc hands every allocation above 32 MiB straight back to the OS when it is
     freed, so a step that makes many large temporaries (the tasks of a meta-batch folded into
-    one wide image, :mod:`utils.folded`) pays page faults on each of them, every step: on the
+    one wide image, :mod:`utils.learners.folded`) pays page faults on each of them, every step: on the
     course's 2-core machine that more than doubled the time of elementwise operations. Called
     once by the folded path; the price is that the process keeps its peak memory. Returns
     whether the allocator accepted (``False`` off glibc)."""

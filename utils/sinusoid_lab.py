@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
 from .errors import course_error
-from .functional import Params
+from .learners.inner_loop import Params, run_inner_loop
 from .stats import mean_ci95
 
 
@@ -107,13 +107,13 @@ def adaptation_curves(start: Start, support_x, support_y, query_x, query_y, step
     last = max(wanted)
 
     def one_task(sx, sy, qx, qy):
-        fast, at = theta, {}
-        for s in range(last + 1):
+        at = {}
+
+        def record_query(s, fast):
             if s in wanted:
                 at[s] = mse(fast, qx, qy)
-            if s < last:
-                g = grad(mse)(fast, sx, sy)
-                fast = {k: fast[k] - lr * g[k] for k in fast}
+
+        run_inner_loop(lambda p: mse(p, sx, sy), theta, steps=last, step_sizes=lr, on_step=record_query)
         return torch.stack([at[s] for s in wanted])
 
     with torch.no_grad():
@@ -145,13 +145,13 @@ def adapted_predictions(start: Start, support_x, support_y, x_grid, steps_list,
 
     wanted = sorted(set(int(s) for s in steps_list))
     out = {}
+
+    def record_grid(s, p):
+        if s in wanted:
+            out[s] = functional_call(model, p, (xg,)).squeeze(-1).cpu().numpy()
+
     with torch.no_grad():
-        for s in range(wanted[-1] + 1):
-            if s in wanted:
-                out[s] = functional_call(model, fast, (xg,)).squeeze(-1).cpu().numpy()
-            if s < wanted[-1]:
-                g = grad(mse)(fast)
-                fast = {k: fast[k] - lr * g[k] for k in fast}
+        run_inner_loop(mse, fast, steps=wanted[-1], step_sizes=lr, on_step=record_grid)
     return out
 
 
@@ -245,7 +245,7 @@ def make_sine_learner(settings: dict, seed: int, device="cpu"):
 
     Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
-    from .meta import MAML, FineTuneBaseline, Reptile
+    from .learners import MAML, FineTuneBaseline, Reptile
     from .models import MLP
     torch.manual_seed(seed)
     net = MLP(list(settings["net"]))
@@ -270,7 +270,7 @@ def train_sine_learner(learner, settings: dict, seed: int, iterations: int | Non
 
     Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
-    from .meta import sinusoid_source
+    from .learners import sinusoid_source
     from .meta_lab import meta_train_cosine
     from .tasks import SinusoidFamily
     source = sinusoid_source(SinusoidFamily(), settings["k"], settings["k_query"], seed=seed + 1)

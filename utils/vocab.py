@@ -10,8 +10,8 @@ name                    mapping                                    in the engine
 :data:`Model`           inputs ``(B, ...)`` -> outputs ``(B, C)``  any ``nn.Module`` or function
 :data:`Dataset`         ``(inputs, labels)``                       a support set, a training set
 :data:`Learner`         a dataset -> a model                       ``fit``, one adaptation
-:data:`TaskSource`      a count ``T`` -> a batch of ``T`` tasks    :func:`utils.meta.episode_source`,
-                                                                   :func:`utils.meta.sinusoid_source`
+:data:`TaskSource`      a count ``T`` -> a batch of ``T`` tasks    :func:`utils.learners.base.episode_source`,
+                                                                   :func:`utils.learners.base.sinusoid_source`
 :data:`MetaLearner`     a task source -> a learner                 MAML, ProtoNet, ... (chapters 02-03)
 :data:`ModelMap`        a model -> a model                         distillation, compression
                                                                    (chapters 04-05)
@@ -93,7 +93,7 @@ def split_batch(batch, device=None) -> SupportQuery:
         from .errors import course_error
         raise course_error("batch", "a batch of tasks with support_x, support_y, query_x, query_y",
                            type(batch).__name__, "pass what a task source returns "
-                           "(utils.meta.episode_source(sampler)(T) or utils.meta.sinusoid_source(...)(T))") from None
+                           "(utils.learners.base.episode_source(sampler)(T) or utils.learners.base.sinusoid_source(...)(T))") from None
     if device is not None:
         parts = [p.to(device) for p in parts]
     return SupportQuery(*parts)

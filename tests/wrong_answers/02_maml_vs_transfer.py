@@ -30,9 +30,9 @@ WRONG_ANSWERS = [
         fast = {k: w - lr * g for (k, w), g in zip(fast.items(), grads)}
     return fast
 ''', ["test-inner-adapt"]),
-    ("ex-inner-adapt", "delegates to the engine's utils.functional.adapt",
-     _INNER_HEAD + '''    from utils.functional import adapt
-    return adapt(model, params, {}, x, y, steps=steps, lr=lr)
+    ("ex-inner-adapt", "delegates to the engine's utils.learners.inner_loop.adapt",
+     _INNER_HEAD + '''    from utils.learners.inner_loop import adapt
+    return adapt(model, (params, {}), (x, y), steps=steps, lr=lr)
 ''', ["test-inner-adapt"]),
 
     # ------------------------------------------------------------------ ex-first-order
@@ -52,9 +52,9 @@ WRONG_ANSWERS = [
         fast = {k: (w - lr * g).detach().requires_grad_() for (k, w), g in zip(fast.items(), grads)}
     return fast
 ''', ["test-first-order"]),
-    ("ex-first-order", "delegates to the engine's utils.functional.adapt(first_order=True)",
-     _FIRST_HEAD + '''    from utils.functional import adapt
-    return adapt(model, params, {}, x, y, steps=steps, lr=lr, first_order=True)
+    ("ex-first-order", "delegates to the engine's utils.learners.inner_loop.adapt(first_order=True)",
+     _FIRST_HEAD + '''    from utils.learners.inner_loop import adapt
+    return adapt(model, (params, {}), (x, y), steps=steps, lr=lr, first_order=True)
 ''', ["test-first-order"]),
 
     # ------------------------------------------------------------------ ex-proto-logits
@@ -66,8 +66,8 @@ WRONG_ANSWERS = [
      _PROTO_HEAD + '''    protos = torch.stack([support_emb[support_y == c].mean(0) for c in range(n_way)])
     return -torch.cdist(query_emb, protos)
 ''', ["test-proto-logits"]),
-    ("ex-proto-logits", "delegates to the engine's utils.meta.protonet_logits",
-     _PROTO_HEAD + '''    from utils.meta import protonet_logits
+    ("ex-proto-logits", "delegates to the engine's utils.learners.metric.protonet_logits",
+     _PROTO_HEAD + '''    from utils.learners import protonet_logits
     return protonet_logits(support_emb, support_y, query_emb, n_way)
 ''', ["test-proto-logits"]),
 

@@ -40,8 +40,8 @@ WRONG_ANSWERS = [
     per_class = (q @ s.T) @ one_hot / one_hot.sum(0)
     return torch.softmax(scale * per_class, dim=1)
 ''', ["test-matching-probs"]),
-    ("ex-matching-probs", "delegates to the engine's utils.metric_learners.cosine_attention",
-     _MATCH_HEAD + '''    from utils.metric_learners import cosine_attention
+    ("ex-matching-probs", "delegates to the engine's utils.learners.metric.cosine_attention",
+     _MATCH_HEAD + '''    from utils.learners.metric import cosine_attention
     return cosine_attention(support_emb, support_y, query_emb, n_way, scale)
 ''', ["test-matching-probs"]),
 
@@ -59,8 +59,8 @@ WRONG_ANSWERS = [
     return 2 * protos, -(protos ** 2).sum(1)
 ''', ["test-protomaml-init"]),
     ("ex-protomaml-init", "delegates to the engine's protomaml_head and prototypes",
-     _PM_HEAD + '''    from utils.meta import prototypes
-    from utils.metric_learners import protomaml_head
+     _PM_HEAD + '''    from utils.learners import prototypes
+    from utils.learners.metric import protomaml_head
     return protomaml_head(prototypes(support_emb, support_y, n_way))
 ''', ["test-protomaml-init"]),
 
@@ -80,7 +80,7 @@ WRONG_ANSWERS = [
     return torch.log(std) + (y - mean) ** 2 / (2 * std) + 0.5 * math.log(2 * math.pi)
 ''', ["test-cnp-parts"]),
     ("ex-cnp-parts", "delegates to the engine's mean_aggregate and gaussian_nll",
-     '''from utils.blackbox import gaussian_nll, mean_aggregate
+     '''from utils.learners.blackbox import gaussian_nll, mean_aggregate
 
 
 def aggregate(r, mask=None):

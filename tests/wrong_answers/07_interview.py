@@ -592,14 +592,14 @@ def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
     nll = torch.log(std) + (query_y - mean) ** 2 / (2 * std ** 2) + 0.5 * math.log(2 * math.pi)
     return nll.mean()
 ''', ["test-cnp"]),
-    ("ex-cnp", "delegates to the engine's utils.blackbox.gaussian_nll and mean_aggregate",
+    ("ex-cnp", "delegates to the engine's utils.learners.blackbox.gaussian_nll and mean_aggregate",
      '''import math
 import torch
 import torch.nn.functional as F
 
 
 def cnp_nll(encoder, decoder, support_x, support_y, query_x, query_y):
-    from utils.blackbox import gaussian_nll, mean_aggregate
+    from utils.learners.blackbox import gaussian_nll, mean_aggregate
     r = mean_aggregate(encoder(torch.cat([support_x, support_y], dim=-1)))
     r = r.unsqueeze(1).expand(-1, query_x.shape[1], -1)
     out = decoder(torch.cat([r, query_x], dim=-1))

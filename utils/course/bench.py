@@ -21,8 +21,8 @@ import torch
 
 from .bench_maml import add_arguments as _maml_throughput_arguments, maml_throughput
 from ..episodes import EpisodeSampler
-from ..meta import ANIL, MAML, FineTuneBaseline, ProtoNet, episode_source, sinusoid_source
-from ..meta_eval import meta_evaluate
+from ..learners import ANIL, MAML, FineTuneBaseline, ProtoNet, episode_source, sinusoid_source
+from ..learners import meta_evaluate
 from ..models import MLP, ConvBackbone, conv4_classifier
 from ..runtime import pick_device, seed_everything
 from ..tasks import SinusoidFamily

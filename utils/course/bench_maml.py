@@ -2,7 +2,7 @@
 
 For the sinusoid MLP (meta-batch 25, K = 10) and the conv-4 5-way 1-shot setting (15 queries,
 meta-batch 8), one inner step, it times the per-task loop and the vectorized path (tasks folded
-into channel groups, :mod:`utils.folded`), each on the CPU threads the engine's policy chooses
+into channel groups, :mod:`utils.learners.folded`), each on the CPU threads the engine's policy chooses
 (:func:`utils.runtime.threads_for`; ``--threads`` or ``COURSE_THREADS`` override it).
 
 * ``--contend N`` starts N busy processes of its own (each stops by itself after
@@ -32,10 +32,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .. import functional as Fn
+from ..learners import inner_loop as Fn
 from ..errors import course_error
 from ..episodes import EpisodeSampler
-from ..meta import MAML
+from ..learners import MAML
 from ..models import MLP, conv4_classifier, use_batch_statistics
 from ..runtime import pick_device, synchronize, torch_threads
 from ..tasks import SinusoidFamily
@@ -142,7 +142,7 @@ def _peer_steps(make, batch, lr, device, l2l_maml, higher):
         def step():
             p, b = Fn.model_params(model)
             opt.zero_grad(set_to_none=True)
-            Fn.vmap_meta_loss(model, p, b, sx, sy, qx, qy, 1, lr)[0].mean().backward()
+            Fn.vmap_meta_loss(model, (p, b), (sx, sy, qx, qy), steps=1, lr=lr)[0].mean().backward()
             opt.step()
         return step
     steps["torch.func vmap, 2nd order"] = vmap_step()

@@ -22,11 +22,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import course_error
-from .meta import MetaHistory, MetaResult
-from .runtime import pick_device
-from .stats import mean_ci95
-from .vocab import TaskSource
+from .base import MetaHistory
+from ..errors import course_error
+from ..results import MetaResult
+from ..runtime import pick_device
+from ..stats import mean_ci95
+from ..vocab import TaskSource
+
+__all__ = ["Quadratics", "sample_quadratics", "LogisticProblems", "sample_logistic", "gradient_features",
+           "LSTMRule", "sgd_rule", "adam_rule", "run_rule", "LearnedOptimizer", "final_loss"]
 
 
 # ----------------------------------------------------------------------------- problem families

@@ -1,7 +1,7 @@
-"""Metric-based meta-learners beyond ProtoNet (chapter 03 §1): matching networks and ProtoMAML.
+"""Metric-based meta-learners, together: ProtoNet (chapters 01-02), matching networks and ProtoMAML (chapter 03 §1).
 
-Both follow :mod:`utils.meta`'s interface (``meta_train(source, iterations, meta_batch)``,
-``evaluate_task(support_x, support_y, query_x, query_y)``, and :func:`utils.meta_eval.meta_evaluate`
+All follow the learner protocol of :mod:`utils.learners.base` (``meta_train(source, iterations, meta_batch)``,
+``evaluate_task(support_x, support_y, query_x, query_y)``, and :func:`utils.learners.evaluate.meta_evaluate`
 for the mean ± 95% CI) and are vectorised over the tasks of a meta-batch with batched matrix
 products (no Python loop over tasks).
 
@@ -18,12 +18,72 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import course_error
-from .meta import MetaResult, _Learner
-from .meta_eval import meta_evaluate
-from .runtime import pick_device
-from .stats import mean_ci95
-from .vocab import TaskSource, split_batch
+from .base import Learner
+from .evaluate import meta_evaluate
+from .inner_loop import loss_and_accuracy, run_inner_loop
+from ..errors import course_error
+from ..results import MetaResult
+from ..runtime import pick_device
+from ..stats import mean_ci95
+from ..vocab import TaskSource, split_batch
+
+__all__ = ["prototypes", "protonet_logits", "ProtoNet", "cosine_attention", "matching_log_probs",
+           "protomaml_head", "MatchingNet", "ProtoMAML", "evaluate_batched"]
+
+
+def prototypes(support_emb: torch.Tensor, support_y: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Class means of the support embeddings: ``(N*K, D)`` and labels ``(N*K,)`` → ``(N, D)``.
+
+    Taught in chapter 02, § 8 · Few-shot classification on glyphs.
+    """
+    one_hot = F.one_hot(support_y, n_way).to(support_emb.dtype)  # (N*K, N)
+    return (one_hot.T @ support_emb) / one_hot.sum(0).clamp_min(1).unsqueeze(1)
+
+
+def protonet_logits(support_emb, support_y, query_emb, n_way: int) -> torch.Tensor:
+    """Prototypical-network logits: negative squared Euclidean distance of each query embedding
+    ``(M, D)`` to each class prototype → ``(M, N)``.
+
+    Taught in chapter 01, § Everything is a mapping.
+    """
+    protos = prototypes(support_emb, support_y, n_way)
+    return -((query_emb.unsqueeze(1) - protos.unsqueeze(0)) ** 2).sum(-1)
+
+
+class ProtoNet(Learner):
+    """Prototypical Networks (Snell et al., 2017): classify by distance to class-mean embeddings.
+
+    Args:
+        encoder: maps images ``(B, C, H, W)`` to embeddings ``(B, D)`` (e.g. a ConvBackbone).
+        lr: Adam step size.
+
+    Taught in chapter 01, § Learner and meta-learner.
+    """
+
+    def __init__(self, encoder: nn.Module, lr: float = 1e-3, device="auto"):
+        self.device = pick_device(device)
+        self.model = encoder.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.history = None
+
+    def meta_loss(self, sx, sy, qx, qy):
+        B, NK = sy.shape
+        n_way = int(sy.max()) + 1
+        emb = self.model(torch.cat([sx.flatten(0, 1), qx.flatten(0, 1)]))
+        es, eq = emb[:B * NK].view(B, NK, -1), emb[B * NK:].view(B, qy.shape[1], -1)
+        logits = torch.stack([protonet_logits(es[b], sy[b], eq[b], n_way) for b in range(B)])
+        loss = F.cross_entropy(logits.flatten(0, 1), qy.flatten())
+        acc = (logits.argmax(-1) == qy).float().mean()
+        return loss, acc
+
+    def evaluate_task(self, support_x, support_y, query_x, query_y, steps=None):
+        self.train_mode(False)
+        with torch.no_grad():
+            sx, sy = support_x.to(self.device), support_y.to(self.device)
+            qx, qy = query_x.to(self.device), query_y.to(self.device)
+            logits = protonet_logits(self.model(sx), sy, self.model(qx), int(sy.max()) + 1)
+            loss, acc = loss_and_accuracy(logits, qy)
+        return float(loss), float(acc)
 
 
 def _check_labels(support_y: torch.Tensor, n_way: int) -> None:
@@ -71,7 +131,7 @@ def _batched_prototypes(emb: torch.Tensor, y: torch.Tensor, n_way: int) -> torch
     return one_hot.transpose(1, 2) @ emb / one_hot.sum(1).clamp_min(1).unsqueeze(-1)
 
 
-class _EpisodeLearner(_Learner):
+class _EpisodeLearner(Learner):
     """Shared plumbing: embed support and query images of a meta-batch in one encoder pass."""
 
     def __init__(self, encoder: nn.Module, lr: float, device):
@@ -80,7 +140,12 @@ class _EpisodeLearner(_Learner):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.history = None
 
-    def _embed(self, sx, qx):
+    def embed(self, sx, qx):
+        """Support and query embeddings of a meta-batch in one encoder pass: ``sx`` ``(B, S, C, H, W)``,
+        ``qx`` ``(B, M, C, H, W)`` → ``(B, S, D)``, ``(B, M, D)``.
+
+        Taught in chapter 03, § 1 · Metric-based learners: compare, do not optimize.
+        """
         B, S, M = sx.shape[0], sx.shape[1], qx.shape[1]
         emb = self.model(torch.cat([sx.flatten(0, 1), qx.flatten(0, 1)]))
         return emb[:B * S].view(B, S, -1), emb[B * S:].view(B, M, -1)
@@ -116,7 +181,7 @@ class MatchingNet(_EpisodeLearner):
         self.scale = float(scale)
 
     def logits(self, sx, sy, qx, n_way, steps=None):
-        es, eq = self._embed(sx, qx)
+        es, eq = self.embed(sx, qx)
         return matching_log_probs(es, sy, eq, n_way, self.scale)
 
 
@@ -136,26 +201,23 @@ class ProtoMAML(_EpisodeLearner):
         self.first_order = bool(first_order)
 
     def adapt_head(self, es, sy, n_way: int, steps: int):
-        """Head ``(W (B, N, D), b (B, N))`` after ``steps`` steps on support embeddings ``es`` ``(B, S, D)``."""
+        """Head ``(W (B, N, D), b (B, N))`` after ``steps`` steps on support embeddings ``es`` ``(B, S, D)``,
+        by the one :func:`~utils.learners.inner_loop.run_inner_loop` (the tasks' heads do not share entries,
+        so the gradient of the summed per-task losses is each task's own)."""
         w, b = protomaml_head(_batched_prototypes(es, sy, n_way))
-        grad_on = torch.is_grad_enabled()
-        for _ in range(steps):
-            with torch.enable_grad():
-                if not w.requires_grad:
-                    w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
-                logits = es @ w.transpose(1, 2) + b[:, None]
-                # sum over tasks of each task's mean loss: the gradient of task t is its own
-                loss = F.cross_entropy(logits.flatten(0, 1), sy.flatten(), reduction="none").view(sy.shape).mean(1).sum()
-                gw, gb = torch.autograd.grad(loss, (w, b), create_graph=grad_on and not self.first_order)
-            w, b = w - self.inner_lr * gw, b - self.inner_lr * gb
-            if not grad_on:
-                w, b = w.detach(), b.detach()
-        return w, b
+
+        def support_loss(head):   # sum over tasks of each task's mean loss
+            logits = es @ head["w"].transpose(1, 2) + head["b"][:, None]
+            return F.cross_entropy(logits.flatten(0, 1), sy.flatten(), reduction="none").view(sy.shape).mean(1).sum()
+
+        head = run_inner_loop(support_loss, {"w": w, "b": b}, steps=steps, step_sizes=self.inner_lr,
+                          first_order=self.first_order, backend="autograd")
+        return head["w"], head["b"]
 
     def logits(self, sx, sy, qx, n_way, steps=None):
         steps = self.inner_steps if torch.is_grad_enabled() and steps is None else steps
         steps = self.eval_steps if steps is None else int(steps)
-        es, eq = self._embed(sx, qx)
+        es, eq = self.embed(sx, qx)
         w, b = self.adapt_head(es, sy, n_way, steps)
         return eq @ w.transpose(1, 2) + b[:, None]
 
@@ -169,9 +231,9 @@ def evaluate_batched(learner, source: TaskSource, n_tasks: int = 600, steps: int
     """Query accuracy ± 95% CI over ``n_tasks`` episodes, ``batch`` episodes per forward pass.
 
     For any learner with a batched ``logits(sx, sy, qx, n_way, steps)`` (this module's learners,
-    :class:`utils.blackbox.AttentionLearner`); the same figures as :func:`utils.meta.meta_evaluate`
-    with the learner's own ``evaluate_task``, faster. Other learners (e.g. :class:`utils.meta.ProtoNet`)
-    are handed to :func:`utils.meta_eval.meta_evaluate`.
+    :class:`utils.learners.blackbox.AttentionLearner`); the same figures as :func:`utils.learners.evaluate.meta_evaluate`
+    with the learner's own ``evaluate_task``, faster. Other learners (e.g. :class:`utils.learners.metric.ProtoNet`)
+    are handed to :func:`utils.learners.evaluate.meta_evaluate`.
     """
     if int(n_tasks) != n_tasks or n_tasks < 2:
         raise course_error("n_tasks", "an integer >= 2 (600 is standard)", repr(n_tasks), "evaluate on more tasks")

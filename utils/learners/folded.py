@@ -15,7 +15,7 @@ meta-batch become ``T`` *groups* of one ordinary network instead:
 The inner gradient of the summed support losses with respect to the per-task copies of θ is
 each task's own gradient (tasks do not share a group), so ``torch.autograd.grad`` with
 ``create_graph=True`` gives second-order MAML exactly as the per-task loop
-(:func:`utils.functional.loop_meta_loss`) does; ``tests/test_folded.py`` checks forward values
+(:func:`utils.learners.inner_loop.loop_meta_loss`) does; ``tests/test_folded.py`` checks forward values
 and meta-gradients against that loop.
 
 Only networks built from ``Conv2d`` (zero padding, ``groups=1``), ``BatchStatNorm``, ``ReLU``,
@@ -28,9 +28,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .functional import Params
-from .models import BatchStatNorm, Classifier
-from .runtime import reuse_freed_memory
+from .inner_loop import Adaptation, Params, _settings, run_inner_loop
+from ..models import BatchStatNorm, Classifier
+from ..runtime import reuse_freed_memory
+
+__all__ = ["supports", "forward", "folded_meta_loss"]
 
 _LEAVES = (nn.Conv2d, BatchStatNorm, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear)
 
@@ -113,7 +115,7 @@ def _layer(m: nn.Module, p: Params, prefix: str, a: _Folded, normed: bool = Fals
         w, b = p[prefix + "weight"], p.get(prefix + "bias")  # (T, out, in), (T, out)
         y = torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
         return _Folded(y, T, False)
-    raise TypeError(f"no folded form for {type(m).__name__}; check utils.folded.supports(model) first")
+    raise TypeError(f"no folded form for {type(m).__name__}; check utils.learners.folded.supports(model) first")
 
 
 def forward(model: nn.Module, params: Params, x: torch.Tensor) -> torch.Tensor:
@@ -141,38 +143,30 @@ def _per_task_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return F.mse_loss(outputs, targets, reduction="none").flatten(1).mean(1)
 
 
-def folded_meta_loss(model: nn.Module, params: Params, support_x, support_y, query_x, query_y,
-                     steps: int, lr, first_order: bool = False, adapt_names=None,
+def folded_meta_loss(model: nn.Module, params: Params, batch: tuple, *, steps: int | None = None, lr=None,
+                     first_order: bool | None = None, adapt_names=None, adaptation: Adaptation | None = None,
                      chunk_size: int | None = None):
-    """Same contract and figures as :func:`utils.functional.vmap_meta_loss` (query losses and
-    accuracies ``(T,)`` after ``steps`` inner steps from θ = ``params``), computed on the folded
-    network. Second order unless ``first_order``; ``lr`` a float or a dict of per-parameter rates
-    (Meta-SGD); ``adapt_names`` the adapted parameters (default all; ANIL: the head);
-    ``chunk_size`` folds that many tasks at a time (less memory, more, smaller kernels)."""
+    """Same contract and figures as :func:`utils.learners.inner_loop.vmap_meta_loss` (query losses
+    and accuracies ``(T,)`` after ``steps`` inner steps from θ = ``params`` on ``batch`` =
+    ``(support_x, support_y, query_x, query_y)``), computed on the folded network with the one
+    :func:`~utils.learners.inner_loop.run_inner_loop`. Second order unless ``first_order``; ``lr`` a float
+    or a dict of per-parameter rates (Meta-SGD); ``adapt_names`` the adapted parameters (default all;
+    ANIL: the head); ``chunk_size`` folds that many tasks at a time (less memory, more, smaller kernels).
+
+    Taught in chapter 02, § 7 · Under the hood: the inner loop as a pure function, vectorized over tasks.
+    """
+    support_x, support_y, query_x, query_y = batch
     T = support_x.shape[0]
+    kw = dict(steps=steps, lr=lr, first_order=first_order, adapt_names=adapt_names, adaptation=adaptation)
     if chunk_size is not None and chunk_size < T:
-        parts = [folded_meta_loss(model, params, support_x[i:i + chunk_size], support_y[i:i + chunk_size],
-                                  query_x[i:i + chunk_size], query_y[i:i + chunk_size], steps, lr,
-                                  first_order, adapt_names) for i in range(0, T, chunk_size)]
+        parts = [folded_meta_loss(model, params, tuple(t[i:i + chunk_size] for t in batch), **kw)
+                 for i in range(0, T, chunk_size)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     reuse_freed_memory()
-    names = list(params) if adapt_names is None else list(adapt_names)
-    outer = torch.is_grad_enabled()  # False under torch.no_grad(): adapt, then evaluate
-    with torch.enable_grad():
-        fast = {k: v.unsqueeze(0).expand(T, *v.shape) for k, v in params.items()}
-        for k in names:
-            if not fast[k].requires_grad:
-                fast[k] = fast[k].detach().requires_grad_()
-        for _ in range(steps):
-            loss = _per_task_loss(forward(model, fast, support_x), support_y).sum()
-            grads = torch.autograd.grad(loss, [fast[k] for k in names],
-                                        create_graph=outer and not first_order,
-                                        allow_unused=True, materialize_grads=True)
-            for k, g in zip(names, grads):
-                rate = lr[k] if isinstance(lr, dict) else lr
-                fast[k] = fast[k] - rate * (g if outer and not first_order else g.detach())
-    if not outer:
-        fast = {k: v.detach() for k, v in fast.items()}
+    steps, lr, first_order, names = _settings(adaptation, steps, lr, first_order, adapt_names)
+    fast = {k: v.unsqueeze(0).expand(T, *v.shape) for k, v in params.items()}
+    fast = run_inner_loop(lambda p: _per_task_loss(forward(model, p, support_x), support_y).sum(), fast,
+                      steps=steps, step_sizes=lr, first_order=first_order, names=names, backend="autograd")
     out = forward(model, fast, query_x)
     losses = _per_task_loss(out, query_y)
     if query_y.dtype in (torch.int64, torch.int32):
@@ -180,4 +174,3 @@ def folded_meta_loss(model: nn.Module, params: Params, support_x, support_y, que
     else:
         accs = torch.full((T,), float("nan"), device=out.device)
     return losses, accs
-

@@ -11,8 +11,8 @@ and outputs the predictor — no gradient step at test time.
   images' embeddings, values their embeddings plus their label's embedding), a linear layer
   reads the class out of what the attention carried. Also order-invariant in the support.
 
-Learners :class:`CNPLearner` and :class:`AttentionLearner` follow :mod:`utils.meta`'s interface
-(``meta_train``, ``evaluate_task``, :func:`utils.meta_eval.meta_evaluate`); both are vectorised over
+Learners :class:`CNPLearner` and :class:`AttentionLearner` follow :mod:`utils.learners`'s interface
+(``meta_train``, ``evaluate_task``, :func:`utils.learners.evaluate.meta_evaluate`); both are vectorised over
 the tasks of a meta-batch by construction (a leading task dimension).
 """
 from __future__ import annotations
@@ -23,10 +23,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import course_error
-from .meta import _Learner
-from .models import MLP
-from .runtime import pick_device
+from .base import Learner
+from ..errors import course_error
+from ..models import MLP
+from ..runtime import pick_device
+
+__all__ = ["MIN_STD", "mean_aggregate", "gaussian_nll", "CNP", "SupportAttention", "CNPLearner", "AttentionLearner"]
 
 #: Floor of the predicted standard deviation (keeps the likelihood finite early in training).
 MIN_STD = 0.01
@@ -107,7 +109,7 @@ class SupportAttention(nn.Module):
         return self.out(self.norm2(h + self.ff(h)))
 
 
-class CNPLearner(_Learner):
+class CNPLearner(Learner):
     """Meta-train a :class:`CNP` on a task source (``source(B)`` → a :class:`utils.tasks.TaskBatch`)
     by the Gaussian NLL of the query points given the support points. ``evaluate_task`` returns
     the query MSE of the predicted mean (the figure MAML is judged by) and ``nan``."""
@@ -135,7 +137,7 @@ class CNPLearner(_Learner):
         return float(F.mse_loss(mean, query_y.to(self.device))), float("nan")
 
 
-class AttentionLearner(_Learner):
+class AttentionLearner(Learner):
     """Meta-train a :class:`SupportAttention` model on episodes by the query cross-entropy."""
 
     def __init__(self, model: SupportAttention, lr: float = 1e-3, device="auto"):
@@ -146,7 +148,7 @@ class AttentionLearner(_Learner):
 
     def logits(self, sx, sy, qx, n_way=None, steps=None):
         """Batched query logits ``(B, M, N)``; ``n_way`` and ``steps`` are accepted and unused
-        (no gradient steps), so :func:`utils.metric_learners.evaluate_batched` applies."""
+        (no gradient steps), so :func:`utils.learners.metric.evaluate_batched` applies."""
         return self.model(sx, sy, qx)
 
     def meta_loss(self, sx, sy, qx, qy):
