@@ -28,6 +28,8 @@ from .nbgrader_course import _tail, course_env
 from .notebooks import read_notebook
 from .sandbox import sandbox_status
 
+__all__ = ["SubmissionResult", "check_gradebook", "autograde_course"]
+
 
 @dataclass
 class SubmissionResult:
