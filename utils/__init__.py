@@ -1,9 +1,10 @@
 """The engine of "Everything is a mapping", a notebook course on meta-learning and fast adaptation.
 
 Import what you need, e.g. ``from utils.learners import MAML``. Every module is listed here, by room;
-``tests/test_layout.py`` fails when one is missing, and checks the rules of the house plan (the
-engine never imports :mod:`utils.course`; no engine module over 500 lines). CONTRIBUTING.md has
-the map.
+``tests/test_layout.py`` fails when one is missing and checks that the engine never imports
+:mod:`utils.course`; ``tests/test_house_rules.py`` checks the size and naming rules (no module over
+400 lines, ``__all__`` in every public module, no notebook using a private name). CONTRIBUTING.md
+has the map.
 
 The course's words
     - :mod:`utils.vocab`        the mapping types (Model, Learner, TaskSource, MetaLearner, ModelMap, Network),
@@ -60,6 +61,7 @@ The course's machinery (not needed to learn from the chapters)
       syncing, grading, the sandbox, benchmarks, the book
 """
 __version__ = "0.2.0"
+__all__ = ["ENGINE_MODULES", "KIT_MODULES"]
 
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (

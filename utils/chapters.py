@@ -13,6 +13,12 @@ from pathlib import Path
 
 from .errors import course_error
 
+__all__ = [
+    "CHAPTERS", "CONTENT_CHAPTERS", "CHAPTER_RE", "CHAPTER_REF_RE", "CHAPTER_LINK_RE",
+    "chapter_number", "find_chapters", "solution_path", "release_path", "select_chapters",
+    "heading_texts", "heading_anchors",
+]
+
 #: The chapters of the course, in reading order (folder names under ``solutions/`` and ``chapters/``).
 CHAPTERS = ("01_mapping", "02_maml_vs_transfer", "03_families", "04_distillation",
             "05_compression", "06_fusion", "07_interview")

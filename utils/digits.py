@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+__all__ = ["Split", "load_digits_split"]
+
 
 @dataclass
 class Split:

@@ -14,6 +14,8 @@ import torch
 from .errors import course_error
 from .vocab import TaskTensors
 
+__all__ = ["Episode", "split_classes", "EpisodeSampler"]
+
 
 @dataclass
 class Episode(TaskTensors):

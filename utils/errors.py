@@ -1,6 +1,8 @@
 """The course's one exception type, with messages that say expected / found / what to do."""
 from __future__ import annotations
 
+__all__ = ["CourseError", "course_error", "check_number", "check_shape", "read_json_file"]
+
 
 class CourseError(ValueError):
     """A bad input to the course's engine.

@@ -25,6 +25,11 @@ from pathlib import Path
 from .chapters import CHAPTERS, CHAPTER_REF_RE
 from .errors import course_error, read_json_file
 
+__all__ = [
+    "GLOSSARY_PATH", "GlossaryEntry", "validate_entries", "load_glossary", "GlossaryTable",
+    "glossary_table", "lookup",
+]
+
 #: The glossary file shipped with the package.
 GLOSSARY_PATH = Path(__file__).with_name("glossary.json")
 

@@ -20,6 +20,8 @@ from torch.nn import functional as F
 from .cache import cached_torch
 from .errors import course_error
 
+__all__ = ["GLYPHS_VERSION", "IMAGE_SIZE", "GlyphSet", "load_glyphs", "GlyphFusionData", "glyph_fusion_data"]
+
 GLYPHS_VERSION = 3  # bump when the generator changes, so caches are rebuilt
 IMAGE_SIZE = 28
 

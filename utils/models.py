@@ -11,6 +11,11 @@ from torch import nn
 
 from .errors import course_error
 
+__all__ = [
+    "MLP", "BatchStatNorm", "use_batch_statistics", "conv_block", "ConvBackbone", "Classifier",
+    "conv4_classifier", "mlp_classifier", "count_parameters",
+]
+
 
 class MLP(nn.Sequential):
     """Fully connected ReLU network ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.

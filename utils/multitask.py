@@ -22,6 +22,8 @@ from .errors import course_error
 from .runtime import pick_device, synchronize
 from .training import History
 
+__all__ = ["MultiHeadClassifier", "multitask_loss", "fit_multitask", "evaluate_multitask"]
+
 
 class MultiHeadClassifier(nn.Module):
     """A shared trunk ``features`` (inputs → ``(B, feature_dim)``) and one linear head per task.

@@ -16,6 +16,11 @@ import numpy as np
 
 from .errors import course_error
 
+__all__ = [
+    "mean_ci95", "format_ci", "Selection", "select_on_validation", "SeedSpread", "seed_spread",
+    "ranking_holds",
+]
+
 
 def _finite_series(values, expected: str, too_few_fix: str, nan_fix: str) -> np.ndarray:
     """``values`` as a 1-D float64 array of at least 2 finite numbers, else a CourseError."""

@@ -15,6 +15,8 @@ import torch
 from .errors import course_error
 from .vocab import TaskTensors
 
+__all__ = ["TaskBatch", "SinusoidFamily", "PiecewiseTask"]
+
 
 @dataclass
 class TaskBatch(TaskTensors):

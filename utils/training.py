@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 from .errors import course_error
 from .runtime import pick_device, synchronize
 
+__all__ = ["cosine_schedule", "History", "evaluate", "fit", "predict_logits"]
+
 
 def cosine_schedule(total: int, floor: float = 0.05, chunks: int = 20) -> Callable[[int], float]:
     """Outer step-size factor for iteration ``i`` of ``total``: a cosine from 1 down towards ``floor``,

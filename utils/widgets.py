@@ -12,6 +12,8 @@ import os
 
 from .runtime import HEADLESS_ENV
 
+__all__ = ["is_headless", "interactive_figure"]
+
 
 def is_headless() -> bool:
     """True when no person is looking: ``COURSE_HEADLESS=1`` is set (:func:`utils.runtime.headless_env`)."""

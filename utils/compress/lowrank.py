@@ -9,6 +9,8 @@ from torch import nn
 from ..errors import course_error
 from .pruning import _check_tensor, effective_tensor
 
+__all__ = ["low_rank_factors", "low_rank_params", "low_rank_linear"]
+
 
 # =============================================================================== low rank
 def _check_rank(rank, shape) -> int:

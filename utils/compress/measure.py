@@ -20,6 +20,11 @@ from ..runtime import pick_device, synchronize
 from .pruning import _check_sparsity, dense_state_dict, is_pruned
 from .quantization import quantize_int8
 
+__all__ = [
+    "serialized_bytes", "serialized_size", "save_and_size", "model_bytes", "pack_bits",
+    "unpack_bits", "sparse_state_dict", "unpack_state_dict", "Latency", "measure_latency",
+]
+
 
 # =============================================================================== sizes
 def serialized_bytes(obj) -> bytes:

@@ -12,6 +12,12 @@ from torch.nn.utils import prune
 from ..errors import course_error
 from ..vocab import Network
 
+__all__ = [
+    "PRUNABLE", "n_to_prune", "magnitude_mask", "prunable_modules", "effective_tensor",
+    "prune_model", "torch_prune", "prune_structured", "is_pruned", "make_permanent",
+    "sparsity_report", "dense_state_dict", "replace_module", "shrink_linear_chain",
+]
+
 
 #: Module types whose ``weight`` the pruning and quantization helpers touch by default.
 PRUNABLE = (nn.Linear, nn.Conv2d)

@@ -16,6 +16,12 @@ from ..vocab import Network
 from .pruning import (PRUNABLE, _check_tensor, effective_tensor, is_pruned, make_permanent, prunable_modules,
                       replace_module)
 
+__all__ = [
+    "QMAX", "int8_scale", "quantize_int8", "dequantize_int8", "fake_quantize_int8", "Int8Linear",
+    "Int8Conv2d", "quantize_model_int8", "dequantize_model", "TorchaoResult", "import_torchao",
+    "torchao_int8",
+]
+
 
 #: The largest int8 code used by the symmetric scheme (``-QMAX..QMAX``).
 QMAX = 127

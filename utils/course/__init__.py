@@ -10,7 +10,10 @@ Command line
     - :mod:`utils.course.bench`          ``course bench``: speed and accuracy benchmarks
     - :mod:`utils.course.bench_maml`     ``bench maml-throughput``: quiet vs contended, peer libraries
     - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
-    - :mod:`utils.course.book`           ``course book``: the course as a static website
+    - :mod:`utils.course.book`           ``course book``: the course as a static website (the Sphinx build)
+    - :mod:`utils.course.book_runs`      the book's executed notebooks, reused while current
+    - :mod:`utils.course.book_pages`     the book's pages: chapters, landing page, glossary, bank
+    - :mod:`utils.course.book_leaks`     the leak scan of a built book
 
 Notebooks
     - :mod:`utils.course.notebooks`      read, strip, compare, find answer cells and leaks
@@ -20,7 +23,10 @@ Notebooks
     - :mod:`utils.course.nbgrader_course` nbgrader glue: temporary courses, environment
 
 Grading
-    - :mod:`utils.course.grading`        self-grading and score comparison
+    - :mod:`utils.course.grading`        self-grading: the run (``course grade``)
+    - :mod:`utils.course.grading_intake` what was handed in: chapter, locked cells, pasted copies
+    - :mod:`utils.course.grading_scores` the points, the integrity rule, the gradebook comparison
+    - :mod:`utils.course.grading_report` the grade report and why a test failed
     - :mod:`utils.course.autograde`      ``course autograde`` for instructors
     - :mod:`utils.course.sandbox`        bubblewrap sandbox around every learner notebook
     - :mod:`utils.course.sandbox_exec`   the notebook runner inside the sandbox
@@ -33,9 +39,10 @@ Test fixtures
     - :mod:`utils.course.fixtures`       an Omniglot-format stand-in for the loader's tests
 """
 
+__all__ = ["MODULES"]
+
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "shipping", "bench", "bench_maml", "progress", "book", "notebooks", "execute", "conventions",
-           "sync",
-           "nbgrader_course",
-           "grading", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
+MODULES = ("cli", "shipping", "bench", "bench_maml", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
+           "execute", "conventions", "sync", "nbgrader_course",
+           "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
            "check_tests", "mc_fairness", "fixtures")

@@ -22,11 +22,13 @@ from pathlib import Path
 
 from ..errors import CourseError, course_error
 from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
-from .grading import (INTEGRITY_ID, _num, compare_with_gradebook, integrity_failure,
-                      scores_from_notebook)
+from .grading import INTEGRITY_ID, compare_with_gradebook, integrity_failure, scores_from_notebook
+from .grading_report import _num
 from .nbgrader_course import _tail, course_env
 from .notebooks import read_notebook
 from .sandbox import sandbox_status
+
+__all__ = ["SubmissionResult", "check_gradebook", "autograde_course"]
 
 
 @dataclass

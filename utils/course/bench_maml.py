@@ -40,6 +40,8 @@ from ..models import MLP, conv4_classifier, use_batch_statistics
 from ..runtime import pick_device, synchronize, torch_threads
 from ..tasks import SinusoidFamily
 
+__all__ = ["busy_processes", "maml_throughput", "add_arguments"]
+
 _BUSY = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
 
 

@@ -37,6 +37,11 @@ from .notebooks import (PROJECT_ROOT, cell_by_grade_id, fill_answers, is_answer_
                         nbgrader_meta, read_notebook, release_path, remove_marker_lines, solution_path,
                         test_points, tests_of_answer, write_notebook)
 
+__all__ = [
+    "CATALOGUE_DIR", "MIN_PER_EXERCISE", "WrongAnswer", "Verdict", "ChapterCheck", "catalogue_path",
+    "load_catalogue", "autograded_answers", "plan_batches", "check_chapter",
+]
+
 CATALOGUE_DIR = Path("tests") / "wrong_answers"
 #: How many wrong answers every autograded exercise needs at least.
 MIN_PER_EXERCISE = 3

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "SETUP_SOURCE", "SETUP_ID", "KNOBS_ID", "IMPORTS_ID", "BIND_ID", "MAX_CODE_LINES",
+    "fast_dependent_cells", "convention_problems",
+]
+
 #: The ``setup`` cell of every chapter, exactly.
 SETUP_SOURCE = """\
 import time

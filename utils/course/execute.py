@@ -28,6 +28,11 @@ from ..runtime import FIGURES_DIR_ENV
 from .nbgrader_course import course_env
 from .notebooks import read_notebook, solution_path
 
+__all__ = [
+    "ChapterRun", "read_artefact_log", "summarise_artefacts", "require_parameters_cell",
+    "run_chapter", "format_figures", "format_table",
+]
+
 
 @dataclass
 class ChapterRun:

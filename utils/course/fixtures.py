@@ -17,6 +17,8 @@ from torch.nn import functional as F
 
 from ..glyphs import load_glyphs
 
+__all__ = ["write_glyph_omniglot"]
+
 
 def _png(img28: torch.Tensor) -> bytes:
     from PIL import Image

@@ -33,6 +33,12 @@ from pathlib import Path
 from .notebooks import (PROJECT_ROOT, find_chapters, is_answer_cell, is_test_cell, nbgrader_meta,
                         read_notebook, solution_path)
 
+__all__ = [
+    "LETTERS", "MAX_ADVANTAGE", "MCParseError", "MCQuestion", "parse_options", "load_bank_entries",
+    "notebook_questions", "bank_questions", "all_questions", "longest_score", "letter_scores",
+    "chance", "report", "main",
+]
+
 LETTERS = string.ascii_lowercase
 #: How far above chance a blind strategy may score before the questions count as unfair.
 MAX_ADVANTAGE = 0.10

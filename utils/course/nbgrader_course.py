@@ -27,6 +27,8 @@ from ..errors import CourseError, course_error
 from ..runtime import FIGURES_DIR_ENV, GRADING_NOTES_ENV, SANDBOX_ENV, headless_env
 from .notebooks import read_notebook, solution_path, strip_notebook, write_notebook
 
+__all__ = ["DEFAULT_CELL_TIMEOUT", "course_env", "TempCourse"]
+
 #: Per-cell time limit (seconds) for autograding; an infinite loop is interrupted after it.
 DEFAULT_CELL_TIMEOUT = 120
 

@@ -26,6 +26,8 @@ from traitlets import Integer
 
 from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
 
+__all__ = ["PREPROCESSORS", "SandboxedExecute", "main"]
+
 #: nbgrader 0.9's autograde preprocessors with Execute replaced by the sandboxed one.
 PREPROCESSORS = [
     "utils.course.nbgrader_sandbox.SandboxedExecute",

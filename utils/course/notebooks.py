@@ -18,6 +18,14 @@ from ..chapters import (CHAPTER_RE, find_chapters, heading_anchors, heading_text
                         release_path, select_chapters, solution_path)
 from ..errors import course_error
 
+__all__ = [
+    "PROJECT_ROOT", "CELL_ID_RE", "STRIP_KEYS", "MIN_SECRET_CHARS", "read_notebook",
+    "notebook_text", "write_notebook", "strip_notebook", "ensure_cell_ids", "unstripped_problems",
+    "nbgrader_meta", "is_answer_cell", "is_test_cell", "is_manual_cell", "grade_ids",
+    "cell_by_grade_id", "tests_of_answer", "test_points", "remove_marker_lines", "fill_answers",
+    "secret_lines", "find_leaks", "marker_lines", "compare_notebooks",
+]
+
 #: The repository root (the folder holding ``utils/``). Same as ``utils.cache.PROJECT_ROOT``,
 #: defined here too so the command line starts without importing torch.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

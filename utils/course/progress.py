@@ -23,6 +23,8 @@ from .grading import DEFAULT_CELL_TIMEOUT, GradeReport, grade_notebooks
 from .notebooks import (PROJECT_ROOT, find_chapters, is_manual_cell, nbgrader_meta, read_notebook,
                         release_path, select_chapters)
 
+__all__ = ["ChapterProgress", "default_jobs", "course_progress", "format_progress", "progress_json"]
+
 
 @dataclass
 class ChapterProgress:

@@ -49,6 +49,12 @@ from ..runtime import (CACHE_DIR_ENV, CACHE_RO_ENV, FAST_ENV, HEADLESS_ENV, SAND
                        SANDBOXED_ENV)
 from .notebooks import PROJECT_ROOT, nbgrader_meta, write_notebook
 
+__all__ = [
+    "SANDBOX_ENV", "SYSTEM_DIRS", "INSIDE_ENGINE", "INSIDE_WORK", "INSIDE_HOME", "INSIDE_CACHE", "INSIDE_CACHE_RO",
+    "PASS_ENV", "STARTUP_LIMIT", "GRACE", "sandbox_status", "bwrap_command", "Execution",
+    "execute_notebook",
+]
+
 #: Environment variable: ``off`` runs grading without the sandbox (self-grading only).
 #: Folders of the system bound read-only into the sandbox (when they exist).
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")

@@ -30,6 +30,8 @@ import json
 import os
 import sys
 
+__all__ = ["TIMEOUT_ERROR", "GUARD_EXPR", "run", "main"]
+
 #: The error nbgrader records for a cell that ran past the time limit (same shape as nbgrader's).
 TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}

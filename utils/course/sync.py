@@ -20,6 +20,11 @@ from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, nbgra
                         read_notebook, solution_path, strip_notebook, unstripped_problems,
                         write_notebook)
 
+__all__ = [
+    "RAISES_TAG", "NEVER_RAISES", "tag_expected_errors", "expected_errors_preprocessor",
+    "strip_solutions", "generate_chapters", "sync", "compare_dirs", "check_sync",
+]
+
 #: nbval's cell tag for "this cell may raise": a learner running the untouched student version
 #: top to bottom sees an error there and nowhere else (``tests/test_nbval.py`` checks it).
 RAISES_TAG = "raises-exception"

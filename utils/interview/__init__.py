@@ -1,6 +1,7 @@
 """Interview practice: the question bank, flashcards and a timed mock interview.
 
-One module per kind: :mod:`~utils.interview.bank` (schema, validation, loading, answer checks),
+One module per kind: :mod:`~utils.interview.bank` (schema, look-ups, answer checks),
+:mod:`~utils.interview.validate` (validation and loading),
 :mod:`~utils.interview.cards` (how a question is shown), :mod:`~utils.interview.practice` (the
 sessions as plain Python) and :mod:`~utils.interview.apps` (their widgets). Everything public is
 re-exported here, so ``from utils.interview import load_bank`` works.
@@ -59,8 +60,8 @@ from __future__ import annotations
 from ..chapters import CHAPTERS  # noqa: F401 - re-exported (the bank's chapter list)
 from ..errors import CourseError  # noqa: F401 - re-exported (what the validator raises)
 from .bank import (BANK_PATH, HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, KINDS, LANGUAGES, MIN_CHINESE_SHARE, Question,
-    QuestionBank, TOPICS, ZH_FIELDS, check_answer, chinese_share, is_mostly_chinese, load_bank,
-    normalize_answer, validate_bank, validate_entry)
+    QuestionBank, TOPICS, ZH_FIELDS, check_answer, chinese_share, is_mostly_chinese, normalize_answer)
+from .validate import load_bank, validate_bank, validate_entry
 from .cards import (LABELS, card_html, missing_glossary_terms, practice_sheet, question_markdown,
     show_question, used_terms)
 from .practice import (FlashcardSession, MockInterview, SCORES, summary_html)
@@ -73,5 +74,5 @@ __all__ = [
     "is_mostly_chinese", "load_bank", "normalize_answer", "validate_bank", "validate_entry", "LABELS",
     "card_html", "missing_glossary_terms", "practice_sheet", "question_markdown", "show_question",
     "used_terms", "FlashcardSession", "MockInterview", "SCORES", "summary_html", "FlashcardApp",
-    "MockInterviewApp", "flashcards", "mock_interview"
+    "MockInterviewApp", "flashcards", "mock_interview", "CHAPTERS", "CourseError",
 ]

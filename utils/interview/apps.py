@@ -7,9 +7,12 @@ import html
 import time
 
 from ..errors import CourseError, course_error
-from .bank import QuestionBank, _check_lang, _short, check_answer, load_bank
+from .bank import QuestionBank, _check_lang, _short, check_answer
+from .validate import load_bank
 from .cards import card_html
 from .practice import FlashcardSession, MockInterview, _fmt_seconds, summary_html
+
+__all__ = ["FlashcardApp", "flashcards", "MockInterviewApp", "mock_interview"]
 
 
 # --------------------------------------------------------------------------- widgets

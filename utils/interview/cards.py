@@ -6,8 +6,13 @@ from __future__ import annotations
 import html
 import re
 
-from .bank import (HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, TOPICS, Question, QuestionBank, _check_lang, _check_topics,
-                   load_bank)
+from .bank import HIDDEN_ANSWER, HIDDEN_ANSWER_ZH, TOPICS, Question, QuestionBank, _check_lang, _check_topics
+from .validate import load_bank
+
+__all__ = [
+    "LABELS", "card_html", "question_markdown", "practice_sheet", "used_terms",
+    "missing_glossary_terms", "show_question",
+]
 
 
 # --------------------------------------------------------------------------- rendering

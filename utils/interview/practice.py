@@ -10,6 +10,8 @@ import time
 from ..errors import course_error
 from .bank import Question, _short
 
+__all__ = ["summary_html", "FlashcardSession", "SCORES", "MockInterview"]
+
 
 def _fmt_seconds(s: float) -> str:
     s = max(0, int(round(s)))
