@@ -51,9 +51,9 @@ class Chapter:
     def mode(self) -> str:
         return "FAST" if self.fast else "full"
 
-    def finish(self, figures: dict | None = None, show: bool = True) -> dict:
-        """Record the chapter's headline figures (name -> number or short string) with the run's
-        seconds as ``run_seconds``, print them as a table when ``show``, and return them.
+    def finish(self, figures: dict | None = None, show: bool = False) -> dict:
+        """Record the chapter's headline figures (name -> number or short string), print them as
+        a table with the run's time when ``show``, and return them.
 
         Figures are written only when ``COURSE_FIGURES_DIR`` is set (``course run`` sets it);
         otherwise they are checked and returned. A result object
@@ -64,7 +64,6 @@ class Chapter:
         for key, value in figures.items():
             if isinstance(value, MetaResult):
                 figures[key] = round(float(value.mean), 4)
-        figures.setdefault("run_seconds", round(self.elapsed(), 1))
         recorded = record_figures(self.name, figures)
         if show:
             from .tables import show_table

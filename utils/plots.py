@@ -140,8 +140,9 @@ def plot_intervals(ax, x, means, halves=None, *, covers: str | None = None, inte
         line, = ax.plot(x, m, label=label, **style)
         ax.fill_between(x, m - h, m + h, alpha=0.2, color=line.get_color())
     else:
-        ax.errorbar(x, m, yerr=h, capsize=style.pop("capsize", 3), label=label,
-                    marker=style.pop("marker", "o"), **style)
+        if "fmt" not in style:
+            style.setdefault("marker", "o")
+        ax.errorbar(x, m, yerr=h, capsize=style.pop("capsize", 3), label=label, **style)
     _caption(ax, interval_label(covers, interval))
     return ax
 
