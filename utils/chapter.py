@@ -8,7 +8,7 @@ one channel, ``ch.fast`` (``N = ch.size(fast=3, full=30)``); at the end
 ``ch.finish(figures={...})`` records the headline figures that ``python -m utils.course run``
 prints (:func:`utils.figures.record_figures`) and reports the run's time.
 
-Taught in chapter 01, § Setup (every later chapter starts the same way).
+Every chapter's setup cell is this one call. Taught in chapter 01, § Everything is a mapping.
 """
 from __future__ import annotations
 
