@@ -8,7 +8,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
 from utils.chapters import CHAPTERS
-from utils.course.conventions import KNOBS_ID, MAX_CODE_LINES, SETUP_SOURCE, convention_problems
+from utils.course.conventions import KNOBS_ID, MAX_CODE_LINES, convention_problems, setup_source
 from utils.course.notebooks import read_notebook, solution_path
 
 WRITTEN = [ch for ch in CHAPTERS if solution_path(REPO, ch).exists()]
@@ -25,10 +25,10 @@ def _nb(*cells):
 
 
 def test_the_checker_catches_each_breach():
-    setup = new_code_cell(SETUP_SOURCE, id="setup")
+    setup = new_code_cell(setup_source("01_mapping"), id="setup")
     knobs = new_code_cell("N = 3 if FAST else 30   # tasks", id=KNOBS_ID)
     assert convention_problems(_nb(new_code_cell("FAST = True", id="parameters"), setup, knobs)) == []
-    assert "differs" in " ".join(convention_problems(_nb(new_code_cell(SETUP_SOURCE + "\nimport os", id="setup"))))
+    assert "differs" in " ".join(convention_problems(_nb(new_code_cell(setup_source("01_mapping") + "\nimport os", id="setup"))))
     imports = new_code_cell("import math", id="imports")
     assert convention_problems(_nb(setup, imports, knobs)) == [], "knobs may follow the imports cell"
     late = convention_problems(_nb(setup, imports, new_code_cell("x = 1", id="x"), knobs))
@@ -45,12 +45,27 @@ def test_the_checker_catches_each_breach():
     nb.cells[-1]["id"] = "a"          # nbformat renames duplicates when it validates: set it after
     twice = convention_problems(nb)
     assert any("more than once" in p for p in twice)
+    threads = new_code_cell(setup_source("03_families", threads=True), id="setup")
+    assert convention_problems(_nb(threads, knobs)) == [], "a chapter with CPU_THREADS passes it"
+    old = new_code_cell("import time\n_chapter_start = time.perf_counter()", id="setup")
+    assert any("differs" in p for p in convention_problems(_nb(old)))
+
+
+def test_no_cell_uses_a_private_utils_name():
+    setup = new_code_cell(setup_source("01_mapping"), id="setup")
+    for source in ("from utils.meta import _Learner", "from utils.meta import ProtoNet, _embed as e",
+                   "t = time.perf_counter() - _chapter_start"):
+        problems = convention_problems(_nb(setup, new_code_cell(source, id="bad")))
+        assert any("'bad' uses private names" in p for p in problems), source
+    bind = "from utils.course import integrity as _integrity\n_REF = _integrity.bind('utils.stats.mean_ci95')"
+    assert convention_problems(_nb(setup, new_code_cell(bind, id="integrity-bind"))) == []
+    assert convention_problems(_nb(setup, new_code_cell("%time x = 1", id="magic"))) == []
 
 
 def test_locked_test_cells_may_be_long():
     test_cell = new_code_cell("\n".join(f"assert {i} == {i}" for i in range(60)), id="test-long")
     test_cell.metadata["nbgrader"] = {"grade": True, "locked": True, "solution": False,
                                       "grade_id": "test-long", "points": 1, "schema_version": 3}
-    nb = _nb(new_code_cell(SETUP_SOURCE, id="setup"), test_cell)
+    nb = _nb(new_code_cell(setup_source("01_mapping"), id="setup"), test_cell)
     assert convention_problems(nb) == []
     assert nbformat.validate(nb) is None

@@ -42,3 +42,23 @@ def test_labelled_axes_grid_labels_every_row():
     fig, rows = labelled_axes(["", "class"], ["", "probability"], ncols=2, nrows=2,
                               gridspec_kw={"width_ratios": [1, 3]})
     assert len(rows) == 2 and all(r[1].get_xlabel() == "class" and r[1].get_ylabel() == "probability" for r in rows)
+
+
+def test_show_table_takes_results(capsys):
+    from utils.results import MetaResult
+    from utils.tables import show_table
+    r = MetaResult("accuracy", 0.5, 0.01, [0.5] * 600)
+    show_table({"ProtoNet": r, "MAML": MetaResult("accuracy", 0.4, 0.02, [0.4] * 3, covers="3 seeds")})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["result", "metric", "mean", "±", "95%", "CI", "over"]
+    assert "50.00 ± 1.00" in out[2] and "600 test episodes" in out[2] and "3 seeds" in out[3]
+    show_table(["learner", "1-shot (%)"], [["ProtoNet", r]], floatfmt=".1f")   # a result as a cell
+    assert "50.0 ± 1.0" in capsys.readouterr().out
+
+
+def test_show_table_rejects_a_bare_non_result():
+    import pytest
+    from utils.errors import CourseError
+    from utils.tables import show_table
+    with pytest.raises(CourseError, match="MetaResult"):
+        show_table({"a": 1})

@@ -21,6 +21,7 @@ Foundations
     - :mod:`utils.plots`        labelled figures: histories, episodes, CI bars, reliability diagrams
     - :mod:`utils.widgets`      ipywidgets that still draw a figure headless
     - :mod:`utils.figures`      the headline numbers a chapter records for ``course run``
+    - :mod:`utils.chapter`      a chapter starts in one line (``start_chapter``) and ends with ``ch.finish``
 
 Tasks and data
     - :mod:`utils.tasks`        the sinusoid family, the piecewise regression task
@@ -66,7 +67,7 @@ __all__ = ["ENGINE_MODULES", "KIT_MODULES"]
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (
     "vocab", "chapters",
-    "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures",
+    "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "chapter",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "learners",
     "distill", "compress", "fuse",

@@ -1,8 +1,15 @@
 """Consistent figures for the course: training histories, episodes, mean ± CI bars, reliability diagrams."""
 from __future__ import annotations
 
+import weakref
+
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .errors import course_error
+
+__all__ = ["bar_with_ci", "interval_label", "labelled_axes", "plot_history", "plot_intervals",
+           "plot_reliability", "show_episode", "smooth"]
 
 
 def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int = 1,
@@ -76,12 +83,76 @@ def plot_history(history, keys=("train_loss", "val_loss"), ax=None, label: str =
     return ax
 
 
-def bar_with_ci(names, means, halves, ax=None, ylabel: str = "", percent: bool = False):
-    """Bar chart of means with 95% CI error bars."""
+def interval_label(covers: str, interval: str = "95% CI") -> str:
+    """``"95% CI over 600 test episodes"``: what an interval is and what it is over."""
+    return f"{interval} over {covers}"
+
+
+_CAPTIONS = weakref.WeakKeyDictionary()   # axes -> the interval labels drawn on them, in order
+
+
+def _caption(ax, text: str) -> None:
+    """Write every interval label drawn on ``ax`` once, in its lower-right corner."""
+    labels, artist = _CAPTIONS.get(ax, ([], None))
+    if text not in labels:
+        labels.append(text)
+    if artist is not None:
+        artist.remove()
+    artist = ax.text(0.99, 0.01, "; ".join(labels), transform=ax.transAxes, ha="right",
+                     va="bottom", fontsize=7, color="0.35")
+    _CAPTIONS[ax] = (labels, artist)
+
+
+def plot_intervals(ax, x, means, halves=None, *, covers: str | None = None, interval: str = "95% CI",
+                   label: str | None = None, kind: str = "errorbar", scale: float | None = None, **style):
+    """Draw means with their intervals on ``ax`` and say what the intervals are.
+
+    ``means`` is a list of :class:`utils.results.MetaResult` (half-widths and what they cover are
+    read from them; accuracies are drawn in %), or numbers with ``halves`` (same length) and
+    ``covers`` (``"3 seeds"``; ``interval`` names the half-width, e.g. ``"± 1 std"``). ``kind``:
+    ``"errorbar"`` (points with caps), ``"band"`` (a line in a shaded band) or ``"bar"``. The label
+    (``"95% CI over 600 test episodes"``) is written on the axes once; ``label`` names the series
+    in the legend. Returns ``ax``. Taught in chapter 01, § How meta-learning is judged.
+    """
+    from .results import MetaResult
+    if kind not in ("errorbar", "band", "bar"):
+        raise course_error("kind", '"errorbar", "band" or "bar"', repr(kind), "pick one of the three")
+    means = list(means)
+    if means and all(isinstance(r, MetaResult) for r in means):
+        overs = {r.over for r in means}
+        covers = covers or (overs.pop() if len(overs) == 1 else " / ".join(sorted(overs)))
+        k = scale if scale is not None else (100.0 if means[0].percent else 1.0)
+        m = np.array([float(r.mean) for r in means]) * k
+        h = np.array([float(r.ci95) for r in means]) * k
+    else:
+        if halves is None or covers is None:
+            raise course_error("plot_intervals", "result objects, or means with halves= and covers=",
+                               f"halves={'given' if halves is not None else 'missing'}, "
+                               f"covers={covers!r}", 'pass covers="3 seeds" (what the interval is over)')
+        k = 1.0 if scale is None else scale
+        m, h = np.asarray(means, dtype=float) * k, np.asarray(halves, dtype=float) * k
+        if m.shape != h.shape:
+            raise course_error("halves", f"one half-width per mean ({m.shape})", str(h.shape),
+                               "give as many halves as means")
+    if kind == "bar":
+        ax.bar(x, m, yerr=h, capsize=style.pop("capsize", 3), label=label, **style)
+    elif kind == "band":
+        line, = ax.plot(x, m, label=label, **style)
+        ax.fill_between(x, m - h, m + h, alpha=0.2, color=line.get_color())
+    else:
+        if "fmt" not in style:
+            style.setdefault("marker", "o")
+        ax.errorbar(x, m, yerr=h, capsize=style.pop("capsize", 3), label=label, **style)
+    _caption(ax, interval_label(covers, interval))
+    return ax
+
+
+def bar_with_ci(names, means, halves, ax=None, ylabel: str = "", percent: bool = False,
+                covers: str = "the test episodes"):
+    """Bar chart of means with 95% CI error bars (:func:`plot_intervals` with ``kind="bar"``)."""
     ax = ax or plt.subplots(figsize=(5, 3))[1]
-    scale = 100 if percent else 1
-    ax.bar(names, np.asarray(means) * scale, yerr=np.asarray(halves) * scale, capsize=4,
-           color="tab:blue", alpha=0.8)
+    plot_intervals(ax, names, means, halves, covers=covers, kind="bar", scale=100 if percent else 1,
+                   color="tab:blue", alpha=0.8, capsize=4)
     ax.set_ylabel(ylabel + (" (%)" if percent else ""))
     ax.tick_params(axis="x", rotation=20)
     return ax

@@ -3,7 +3,10 @@
 :func:`results_table` formats rows of values under a header, right-aligning numbers and left-
 aligning text; :func:`show_table` prints it. Floats use ``floatfmt`` (``".3f"`` by default, or a
 list with one format per column);
-pairs ``(mean, half)`` print as ``mean ± half`` (a 95 % CI, see :func:`utils.stats.mean_ci95`).
+pairs ``(mean, half)`` print as ``mean ± half`` (a 95 % CI, see :func:`utils.stats.mean_ci95`), and
+so does a result object (:class:`utils.results.MetaResult`, in the units it prints in). ``show_table``
+also takes results alone: a dict ``name -> result`` or a list of results, one row each with what
+its interval covers.
 """
 from __future__ import annotations
 
@@ -12,11 +15,18 @@ from numbers import Number
 from typing import Sequence
 
 from .errors import course_error
+from .results import RESULT_HEADER, MetaResult
 
-__all__ = ["results_table", "show_table"]
+__all__ = ["result_rows", "results_table", "show_table"]
+
+
+def _is_result(value) -> bool:
+    return isinstance(value, MetaResult)
 
 
 def _cell(value, floatfmt: str) -> str:
+    if _is_result(value):
+        return _cell(value.scaled(), floatfmt)
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, Number) for v in value):
         return f"{format(float(value[0]), floatfmt)} ± {format(float(value[1]), floatfmt)}"
     if isinstance(value, bool) or value is None:
@@ -47,7 +57,7 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
             raise course_error(f"row {i}", f"{len(header)} values (one per column: {', '.join(header)})",
                                f"{len(row)} values: {row!r}", "add or remove values so each row matches the header")
         cells.append([_cell(v, f) for v, f in zip(row, fmts)])
-    numeric = [all(isinstance(r[j], Number) or (isinstance(r[j], tuple)) for r in rows) and bool(rows)
+    numeric = [all(isinstance(r[j], (Number, tuple, MetaResult)) for r in rows) and bool(rows)
                for j in range(len(header))]
     widths = [max([len(header[j])] + [len(c[j]) for c in cells]) for j in range(len(header))]
     fmt = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w)
@@ -57,7 +67,22 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
     return "\n".join(lines)
 
 
-def show_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str = ".3f",
+def result_rows(results) -> tuple[list[str], list[list]]:
+    """``(header, rows)`` for results alone: a dict ``name -> MetaResult`` (one named row each) or a
+    list of them; every row says what its interval covers (columns :data:`utils.results.RESULT_HEADER`)."""
+    if isinstance(results, dict) and results and all(_is_result(r) for r in results.values()):
+        return ["result", *RESULT_HEADER], [r.row(str(name)) for name, r in results.items()]
+    if isinstance(results, (list, tuple)) and results and all(_is_result(r) for r in results):
+        return list(RESULT_HEADER), [r.row() for r in results]
+    raise course_error("results", "a non-empty dict name -> MetaResult, or a list of MetaResult",
+                       f"{type(results).__name__} {results!r:.80}",
+                       "pass the results of meta_evaluate, or give a header and rows")
+
+
+def show_table(header, rows: Sequence[Sequence] | None = None, floatfmt: str = ".3f",
                title: str | None = None) -> None:
-    """Print :func:`results_table`."""
+    """Print :func:`results_table`. ``show_table(results)`` (no ``rows``) prints results alone,
+    one row each (:func:`result_rows`); a cell of ``rows`` may also be a result."""
+    if rows is None:
+        header, rows = result_rows(header)
     print(results_table(header, rows, floatfmt, title))

@@ -32,6 +32,8 @@ Grading
     - :mod:`utils.course.sandbox_exec`   the notebook runner inside the sandbox
     - :mod:`utils.course.nbgrader_sandbox` nbgrader autograde with the sandboxed executor
     - :mod:`utils.course.integrity`      the locked cells that stop delegation and tampering
+    - :mod:`utils.course.integrity_forbid`   its delegation detection (tripwires, profile hook)
+    - :mod:`utils.course.integrity_snapshot` its record of what tampering would change
     - :mod:`utils.course.check_tests`    the wrong-answer catalogue against the hidden tests
     - :mod:`utils.course.mc_fairness`    multiple-choice questions without give-aways
 
@@ -45,4 +47,5 @@ __all__ = ["MODULES"]
 MODULES = ("cli", "shipping", "bench", "bench_maml", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
+           "integrity_forbid", "integrity_snapshot",
            "check_tests", "mc_fairness", "fixtures")

@@ -1,9 +1,10 @@
 """The notebook conventions every chapter follows (issue 15), stated once, checked by
 ``tests/test_conventions.py``.
 
-* :data:`SETUP_SOURCE` — the text of the ``setup`` cell, identical in every chapter: it starts the
-  chapter's clock, resolves FAST, picks the device and seeds everything. Chapter-specific imports
-  go in a later cell (id ``imports``).
+* :func:`setup_source` — the text of the ``setup`` cell: one ``start_chapter(...)`` call
+  (:mod:`utils.chapter`) that starts the chapter's clock, resolves FAST, picks the device, applies
+  the thread policy and seeds everything. Chapter-specific imports go in the next cell (``imports``).
+* no cell imports a private name from ``utils`` (``from utils.x import _y``).
 * :data:`KNOBS_ID` — chapters whose sizes depend on FAST gather every ``x if FAST else y`` in one
   cell with this id, right after ``setup`` (or after the ``imports`` cell that follows it), each knob commented with its unit or meaning.
 * :data:`MAX_CODE_LINES` — a code cell longer than this is split into measure / plot / assert
@@ -15,19 +16,41 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "SETUP_SOURCE", "SETUP_ID", "KNOBS_ID", "IMPORTS_ID", "BIND_ID", "MAX_CODE_LINES",
-    "fast_dependent_cells", "convention_problems",
+    "SETUP_TEMPLATE", "SETUP_ID", "KNOBS_ID", "IMPORTS_ID", "BIND_ID", "MAX_CODE_LINES",
+    "setup_source", "fast_dependent_cells", "convention_problems",
 ]
 
-#: The ``setup`` cell of every chapter, exactly.
-SETUP_SOURCE = """\
-import time
-_chapter_start = time.perf_counter()
+#: The ``setup`` cell of every chapter, exactly (:func:`setup_source` fills in the chapter's name):
+#: one :func:`utils.chapter.start_chapter` call and its import. Chapters whose parameters cell has
+#: a ``CPU_THREADS`` knob pass it as ``threads``.
+SETUP_TEMPLATE = """\
+from utils.chapter import start_chapter
+ch = start_chapter("{chapter}", FAST=FAST, DEVICE=DEVICE, SEED=SEED{threads})
+FAST, device = ch.fast, ch.device   # FAST is forced under autograde / COURSE_FAST=1"""
+_SETUP_NAME_RE = re.compile(r'start_chapter\("(\d{2}_[a-z0-9_]+)"')
 
-from utils.runtime import resolve_fast, pick_device, seed_everything
-FAST = resolve_fast(FAST)      # forced True under autograde / COURSE_FAST=1
-device = pick_device(DEVICE)
-seed_everything(SEED)"""
+
+def setup_source(chapter: str, threads: bool = False) -> str:
+    """The ``setup`` cell of ``chapter``; ``threads``: the parameters cell has ``CPU_THREADS``."""
+    return SETUP_TEMPLATE.format(chapter=chapter, threads=", threads=CPU_THREADS" if threads else "")
+
+
+def _private_utils_names(source: str) -> list[str]:
+    """Private names a cell imports from ``utils`` (``from utils.x import _y``) or uses from the
+    old setup (``_chapter_start``); notebooks use only public names."""
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:          # magics (``%time``): not Python, nothing to check
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "utils":
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+        if isinstance(node, ast.Name) and node.id == "_chapter_start":
+            found.append(node.id)
+    return found
+
 
 SETUP_ID = "setup"
 KNOBS_ID = "knobs"
@@ -71,8 +94,10 @@ def convention_problems(nb) -> list[str]:
     if setup is None:
         problems.append(f"no cell with id {SETUP_ID!r}")
     else:
-        if nb.cells[setup].source.strip() != SETUP_SOURCE:
-            problems.append(f"the {SETUP_ID!r} cell differs from utils.course.conventions.SETUP_SOURCE")
+        found = _SETUP_NAME_RE.search(nb.cells[setup].source)
+        chapter = found.group(1) if found else "NN_name"
+        if nb.cells[setup].source.strip() not in (setup_source(chapter), setup_source(chapter, True)):
+            problems.append(f"the {SETUP_ID!r} cell differs from utils.course.conventions.setup_source({chapter!r})")
         knobs = _index(nb, KNOBS_ID)
         imports = _index(nb, IMPORTS_ID)
         allowed = {setup + 1} | ({setup + 2} if imports == setup + 1 else set())
@@ -90,6 +115,8 @@ def convention_problems(nb) -> list[str]:
         if setup is not None and bind < setup:
             problems.append(f"{BIND_ID!r} comes before {SETUP_ID!r}")
     for c in nb.cells:
+        if c.cell_type == "code" and _private_utils_names(c.source):
+            problems.append(f"cell {c.get('id')!r} uses private names: {_private_utils_names(c.source)}")
         n = len(c.source.splitlines())
         if c.cell_type == "code" and n > MAX_CODE_LINES and not _is_test_cell(c):
             problems.append(f"code cell {c.get('id')!r} has {n} lines (at most {MAX_CODE_LINES}: "

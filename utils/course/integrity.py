@@ -68,15 +68,10 @@ _COMPARISONS = {"allclose": (torch, "allclose"), "equal": (torch, "equal"),
                 "is_tensor": (torch, "is_tensor"), "isfinite": (torch, "isfinite"),
                 "Tensor": (torch, "Tensor"), "isclose": (math, "isclose"),
                 "array_equal": (np, "array_equal"), "np_allclose": (np, "allclose")}
-# modules whose callables must not be replaced (and those of every loaded utils.* module)
-_WATCHED_MODULES = ("builtins", "math", "numpy", "torch", "torch.nn.functional", "torch.linalg",
-                    "torch.func", "torch.autograd", "sys", "importlib", "copy")
-_TOOLING = ("IPython.", "ipykernel.", "debugpy", "_pydevd", "pydevd", "traitlets.", "comm.",
-            "jupyter_client.", "ipywidgets.", "matplotlib.", "matplotlib_inline.", "nbclient.",
-            "papermill.", "tqdm.", "nbgrader.", "torch.")
+from .integrity_forbid import _Forbid
+from .integrity_snapshot import (_PROFILE, _callables, _changed, _from_tooling, _module_space, _origin,
+                                 _same, _shell, _shell_state, _snapshot, _torch_own_wrapper)
 
-_PROFILE = (sys.setprofile, sys.getprofile, sys.settrace, sys.gettrace)
-_TORCH_DIR = str(__import__("pathlib").Path(torch.__file__).parent)
 _REGISTRY: list["Refs"] = []
 
 
@@ -94,140 +89,6 @@ def _resolve(dotted: str):
         return obj, parts[-1], getattr(obj, parts[-1])
     raise ValueError(f"cannot resolve {dotted!r}: expected 'package.module.name', e.g. "
                      "'utils.fuse.ensemble_predict'")
-
-
-def _code_objects(obj) -> set:
-    """Every code object of a function or a class's methods, nested functions included."""
-    out, todo = set(), []
-    if isinstance(obj, type):
-        for v in vars(obj).values():
-            v = getattr(v, "__func__", v)
-            if isinstance(v, property):
-                v = v.fget
-            if isinstance(v, types.FunctionType):
-                todo.append(v.__code__)
-    else:
-        f = getattr(obj, "__func__", obj)
-        f = getattr(f, "__wrapped__", f)
-        if isinstance(f, types.FunctionType):
-            todo.append(f.__code__)
-    while todo:
-        c = todo.pop()
-        if c in out:
-            continue
-        out.add(c)
-        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return out
-
-
-def _shell():
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with the course
-        return None
-    return get_ipython()
-
-
-def _callables(ns: dict) -> dict:
-    return {k: v for k, v in list(ns.items())
-            if callable(v) and not isinstance(v, types.ModuleType)}
-
-
-def _origin(obj) -> str:
-    obj = getattr(obj, "__func__", obj)
-    return str(getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "") or "")
-
-
-class _Tripwire:
-    """Stands in for a forbidden reference while the learner's code runs."""
-
-    def __init__(self, hits: list, dotted: str):
-        self._hits, self._dotted = hits, dotted
-
-    def __call__(self, *args, **kwargs):
-        self._hits.append(self._dotted)
-        raise AssertionError(f"calling {self._dotted} is not allowed here")
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._hits.append(self._dotted)
-        raise AssertionError(f"using {self._dotted} is not allowed here")
-
-
-class _Forbid:
-    """Context manager returned by :meth:`Refs.forbid` (re-usable, not re-entrant)."""
-
-    def __init__(self, refs: "Refs", names: tuple[str, ...], task: str):
-        self._refs, self._names, self._task = refs, names, task
-        self._objs = {n: refs.ref(n) for n in names}
-        codes = set()
-        for obj in self._objs.values():
-            codes |= _code_objects(obj)
-        self._codes = frozenset(codes)
-
-    def _message(self, dotted: str) -> str:
-        return (f"this exercise asks you to write {self._task} yourself; calling {dotted} is not "
-                "allowed here")
-
-    def __enter__(self):
-        self.hits, self._swapped, self._tamper = [], [], []
-        hits, codes, by_code = self.hits, self._codes, {}
-        for dotted, obj in self._objs.items():
-            for c in _code_objects(obj):
-                by_code[c] = dotted
-
-        def hook(frame, event, arg):
-            if event == "call" and frame.f_code in codes:
-                hits.append(by_code.get(frame.f_code, "the reference"))
-
-        self._hook = hook
-        # tripwires wherever a module (or the notebook) holds the reference by name
-        wanted = {id(obj): (dotted, obj) for dotted, obj in self._objs.items()}
-        spaces = [m.__dict__ for m in list(sys.modules.values())
-                  if isinstance(m, types.ModuleType) and hasattr(m, "__dict__")]
-        shell = _shell()
-        if shell is not None:
-            spaces.append(shell.user_ns)
-        seen = set()
-        for ns in spaces:
-            if id(ns) in seen:
-                continue
-            seen.add(id(ns))
-            for k, v in list(ns.items()):
-                hit = wanted.get(id(v))
-                if hit is not None and v is hit[1]:
-                    wire = _Tripwire(hits, hit[0])
-                    ns[k] = wire
-                    self._swapped.append((ns, k, v, wire))
-
-        def guard(name):
-            def blocked(*args, **kwargs):
-                self._tamper.append(f"sys.{name}")
-            return blocked
-
-        self._sys_saved = {n: getattr(sys, n) for n in ("setprofile", "settrace")}
-        self._prev_profile = _PROFILE[1]()
-        _PROFILE[0](hook)
-        sys.setprofile, sys.settrace = guard("setprofile"), guard("settrace")
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        still_ours = _PROFILE[1]() is self._hook
-        _PROFILE[0](self._prev_profile)
-        for name, fn in self._sys_saved.items():
-            if getattr(sys, name) is not fn:
-                setattr(sys, name, fn)
-        for ns, k, v, wire in self._swapped:
-            if ns.get(k) is wire:
-                ns[k] = v
-        if self.hits:
-            raise AssertionError(self._message(self.hits[0])) from None
-        if self._tamper or not still_ours:
-            raise AssertionError(f"{self._task} changed the interpreter's profile/trace hooks "
-                                 f"({', '.join(self._tamper) or 'sys.setprofile'}); that is not "
-                                 "allowed in an answer") from None
-        return False
 
 
 class Refs:
@@ -315,73 +176,6 @@ def _plain_tensors_only(fn, name: str):
     compare.__name__ = compare.__qualname__ = name.rsplit(".", 1)[-1]
     compare.__wrapped_reference__ = fn
     return compare
-
-
-def _module_space(name):
-    m = sys.modules.get(name)
-    return m.__dict__ if isinstance(m, types.ModuleType) else {}
-
-
-def _watched() -> list[str]:
-    return list(_WATCHED_MODULES) + sorted(n for n in list(sys.modules)
-                                           if n == "utils" or n.startswith("utils."))
-
-
-def _shell_state(shell) -> dict:
-    if shell is None:
-        return {}
-    state = {}
-    for attr in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers"):
-        state[attr] = list(getattr(shell, attr, []) or [])
-    mgr = getattr(shell, "input_transformer_manager", None)
-    for attr in ("cleanup_transforms", "line_transforms", "token_transformers"):
-        state[f"input_transformer_manager.{attr}"] = list(getattr(mgr, attr, []) or [])
-    state["custom_exceptions"] = tuple(getattr(shell, "custom_exceptions", ()) or ())
-    state["CustomTB"] = getattr(shell, "CustomTB", None)
-    events = getattr(shell, "events", None)
-    state["events"] = {k: list(v) for k, v in getattr(events, "callbacks", {}).items()}
-    for name, obj in (("shell", shell), ("shell.kernel", getattr(shell, "kernel", None)),
-                      ("shell.kernel.session", getattr(getattr(shell, "kernel", None), "session", None)),
-                      ("shell.display_pub", getattr(shell, "display_pub", None)),
-                      ("shell.displayhook", getattr(shell, "displayhook", None))):
-        if obj is None:
-            continue
-        state[f"{name} methods"] = _callables(getattr(obj, "__dict__", {}))
-        for cls in type(obj).__mro__[:-1]:
-            state[f"{cls.__module__}.{cls.__qualname__}"] = _callables(dict(vars(cls)))
-    return state
-
-
-def _snapshot() -> dict:
-    shell = _shell()
-    return {
-        "modules": {name: _callables(_module_space(name)) for name in _watched()},
-        "torch.Tensor": dict(vars(torch.Tensor)),
-        "trace": (_PROFILE[3](), _PROFILE[1]()),
-        "excepthook": sys.excepthook,
-        "shell": _shell_state(shell),
-        "shell_id": _id(shell),
-    }
-
-
-def _same(a, b) -> bool:
-    """Identity, or the same bound method (IPython re-binds ``sys.excepthook`` every cell)."""
-    if a is b:
-        return True
-    return (_type(a) is types.MethodType and _type(b) is types.MethodType
-            and a.__func__ is b.__func__ and a.__self__ is b.__self__)
-
-
-def _changed(before: dict, after: dict) -> list[str]:
-    return sorted(k for k, v in before.items() if not _same(after.get(k, None), v))
-
-
-def _torch_own_wrapper(new, old) -> bool:
-    """torch wraps some of its functions when a submodule is first imported (``import
-    torch._dynamo`` replaces ``torch.manual_seed`` by a wrapper of it): not tampering."""
-    return (getattr(new, "__wrapped__", None) is old and _origin(new).startswith("torch")
-            and _origin(old).startswith("torch")
-            and getattr(getattr(new, "__code__", None), "co_filename", "").startswith(_TORCH_DIR))
 
 
 def check(refs: "Refs | None" = None, shell=None) -> None:
@@ -477,10 +271,6 @@ def bound() -> Refs:
         raise AssertionError("the references were never bound: run the chapter from the top "
                              "(the locked integrity-bind cell)")
     return _REGISTRY[-1]
-
-
-def _from_tooling(obj) -> bool:
-    return _origin(obj).startswith(_TOOLING) or _origin(type(obj)).startswith(_TOOLING)
 
 
 def _check_fresh() -> None:

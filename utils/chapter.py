@@ -1,0 +1,94 @@
+"""A chapter starts in one line: the session object every notebook's setup cell makes.
+
+``ch = start_chapter("03_families", FAST=FAST, DEVICE=DEVICE, SEED=SEED, threads=CPU_THREADS)``
+resolves FAST (forced under autograde / ``COURSE_FAST=1``, :func:`utils.runtime.resolve_fast`),
+picks the device (:func:`utils.runtime.pick_device`), seeds Python, NumPy and torch, applies the
+thread policy and starts the chapter's clock. FAST then reaches the rest of the chapter through
+one channel, ``ch.fast`` (``N = ch.size(fast=3, full=30)``); at the end
+``ch.finish(figures={...})`` records the headline figures that ``python -m utils.course run``
+prints (:func:`utils.figures.record_figures`) and reports the run's time.
+
+Every chapter's setup cell is this one call. Taught in chapter 01, § Everything is a mapping.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .chapters import CHAPTERS
+from .errors import course_error
+from .figures import record_figures
+from .runtime import pick_device, resolve_fast, seed_everything
+
+__all__ = ["Chapter", "start_chapter"]
+
+
+@dataclass
+class Chapter:
+    """One run of one chapter: its name, FAST, device, seed and threads, and its clock.
+
+    Made by :func:`start_chapter`; a notebook reads ``ch.fast``, ``ch.device``, ``ch.seed`` and
+    ``ch.elapsed()`` and ends with :meth:`finish`.
+    """
+    name: str
+    fast: bool
+    device: torch.device
+    seed: int
+    threads: int | None
+    started: float = field(default_factory=time.perf_counter, repr=False)
+
+    def size(self, *, fast, full):
+        """``fast`` in FAST mode, else ``full``: one knob, both values on one line."""
+        return fast if self.fast else full
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`start_chapter`."""
+        return time.perf_counter() - self.started
+
+    @property
+    def mode(self) -> str:
+        return "FAST" if self.fast else "full"
+
+    def finish(self, figures: dict | None = None, show: bool = False) -> dict:
+        """Record the chapter's headline figures (name -> number or short string), print them as
+        a table with the run's time when ``show``, and return them.
+
+        Figures are written only when ``COURSE_FIGURES_DIR`` is set (``course run`` sets it);
+        otherwise they are checked and returned. A result object
+        (:class:`utils.results.MetaResult`) counts as its mean.
+        """
+        from .results import MetaResult
+        figures = dict(figures or {})
+        for key, value in figures.items():
+            if isinstance(value, MetaResult):
+                figures[key] = round(float(value.mean), 4)
+        recorded = record_figures(self.name, figures)
+        if show:
+            from .tables import show_table
+            show_table(["figure", "value"], list(recorded.items()), floatfmt="g")
+            print(f"\nthis run took {self.elapsed():.1f} s ({self.mode} mode, device {self.device})")
+        return recorded
+
+
+def start_chapter(name: str, *, FAST: bool = False, DEVICE="auto", SEED: int = 0,
+                  threads: int | None = None) -> Chapter:
+    """Start chapter ``name`` (a folder name from :data:`utils.chapters.CHAPTERS`).
+
+    Resolves FAST (``COURSE_FAST=1`` forces it), picks ``DEVICE`` (``"auto"``: CUDA, MPS, then CPU),
+    seeds everything with ``SEED``, sets torch's CPU threads to ``threads`` (``None``: leave torch's
+    default) and starts the clock. Returns the :class:`Chapter`.
+    """
+    if name not in CHAPTERS:
+        raise course_error("chapter", "one of " + ", ".join(CHAPTERS), repr(name),
+                           "pass the chapter's folder name, e.g. start_chapter(\"03_families\", ...)")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise course_error("threads", "a positive int (torch CPU threads) or None", repr(threads),
+                               "set CPU_THREADS = 1 in the parameters cell, or None for torch's default")
+        torch.set_num_threads(threads)
+    ch = Chapter(name=name, fast=resolve_fast(FAST), device=pick_device(DEVICE), seed=int(SEED),
+                 threads=threads)
+    seed_everything(ch.seed)
+    return ch
