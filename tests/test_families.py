@@ -252,7 +252,7 @@ def test_shipped_checkpoints_match_their_recipes():
     import json
     from utils.cache import settings_key
     from utils.checkpoints import checkpoint_dir
-    from utils.families_lab import GROUPS, checkpoint_name
+    from utils.families import GROUPS, checkpoint_name
     for group, (recipe, make, train) in GROUPS.items():
         for seed in (0, 1, 2):
             m = json.loads((checkpoint_dir() / f"{checkpoint_name(group, seed)}.json").read_text())
@@ -268,7 +268,7 @@ def test_shipped_checkpoints_match_their_recipes():
 
 
 def test_rule_at_horizons_equals_final_loss_at_each_horizon():
-    from utils.families_lab import rule_at_horizons
+    from utils.families import rule_at_horizons
     problems = sample_quadratics(20, 5, torch.Generator().manual_seed(3))
     for rule in (sgd_rule(0.1), adam_rule(0.3)):
         by_h, curve = rule_at_horizons(rule, problems, (5, 20))

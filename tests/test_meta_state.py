@@ -7,7 +7,7 @@ import torch
 
 from utils.errors import CourseError
 from utils.learners import MAML, MetaSGD, Reptile, sinusoid_source
-from utils.meta_lab import meta_train_cosine
+from utils.training import meta_train_cosine
 from utils.models import MLP, mlp_classifier
 from utils.tasks import SinusoidFamily
 from utils.training import cosine_schedule
@@ -27,7 +27,7 @@ def _record_lr(learner):
 
 def _chunked_cosine_reference(learner, source, iterations, meta_batch, floor, chunks):
     """The schedule as chapter 02's checkpoints were trained: meta_train in ``chunks`` pieces, the
-    step size set by hand before each (the implementation meta_lab.meta_train_cosine had before the
+    step size set by hand before each (the implementation training.meta_train_cosine had before the
     schedule hook)."""
     chunks = max(1, min(int(chunks), int(iterations)))
     base = [g["lr"] for g in learner.optimizer.param_groups]

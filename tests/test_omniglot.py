@@ -265,7 +265,9 @@ def test_shipped_protonet_checkpoint_is_what_the_code_trains(tmp_path, monkeypat
     from utils import lake
     from utils.cache import settings_key
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
-    learner, m = lake.load_shipped_protonet()
+    from utils.trained import trained
+    learner, info = trained(lake.CHECKPOINT)
+    m = info.manifest
     assert m["code_version"] == lake.training_code_version(), f"training code changed since: rerun `{m['command']}`"
     assert m["settings_hash"] == settings_key(m["settings"]) and "bench lake" in m["command"]
     assert m["metric"]["runs"]["n_runs"] == lake.CHECKPOINT_RUNS["n_runs"]

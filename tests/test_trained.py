@@ -98,3 +98,41 @@ def test_unknown_recipe_lists_known_ones():
 def test_course_recipes_load_their_shipped_checkpoints(name):
     _, info = tr.trained(name, seed=0, fast=True, device="cpu")
     assert info.how == "shipped", info.source
+
+
+def test_a_chapter_recipe_round_trips_through_the_cache(tmp_path, monkeypatch):
+    """A recipe a notebook registers (its settings computed in a cell): trained once, then loaded
+    from the cache with the same weights, learned step sizes (Meta-SGD), seconds and curve."""
+    from utils.episodes import EpisodeSampler
+    from utils.learners import MetaSGD, episode_source
+    from utils.models import mlp_classifier
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(SHIPPED_CACHE_DIR_ENV, str(tmp_path / "none"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 6, 6, generator=g).repeat_interleave(6, 0) + 0.3 * torch.rand(48, 1, 6, 6, generator=g)
+    y = torch.arange(8).repeat_interleave(6)
+    calls = []
+
+    def make(name, settings, seed, device):
+        torch.manual_seed(seed)
+        return MetaSGD(mlp_classifier(36, [8], 3), inner_lr=settings["lr"], device=device)
+
+    def train(name, learner, settings, seed):
+        calls.append(seed)
+        return learner.meta_train(episode_source(EpisodeSampler(x, y, 3, 1, 2, seed=seed)), 3, 2, progress=False).loss
+
+    r = tr.recipe("chapter-test-metasgd", settings=lambda name, fast: dict(lr=0.3, fast=fast), make=make, train=train)
+    try:
+        a, info_a = tr.trained("chapter-test-metasgd", seed=1, fast=True, device="cpu")
+        b, info_b = tr.trained("chapter-test-metasgd", seed=1, fast=True, device="cpu")
+    finally:
+        tr._REGISTRY.remove(r)
+    assert calls == [1] and (info_a.how, info_b.how) == ("trained", "cache")
+    assert not info_a.from_cache and info_b.from_cache and info_b.iterations == 3 == len(info_b.curve)
+    assert info_b.seconds == info_a.seconds and info_b.curve == info_a.curve
+    for (k, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(p, q), k
+    assert all(torch.equal(a.inner_lr[k], b.inner_lr[k]) for k in a.inner_lr)
+    with pytest.raises(TypeError):
+        info_b["seconds"]          # attributes only: one way to read what trained() did
+

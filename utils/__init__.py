@@ -48,8 +48,8 @@ Model-to-model maps
 
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
     - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
-    - :mod:`utils.meta_lab`     chapter 02's measuring kit: memory, work, schedules, cached learners
-    - :mod:`utils.families_lab` chapter 03's recipes, task pools, digit episodes and checkpoints
+    - :mod:`utils.meta_costs`   what a meta-iteration costs (memory, work) and what adaptation moves
+    - :mod:`utils.families`     chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
     - :mod:`utils.trained`      one way to a trained learner: recipes and ``trained(name, seed=...)``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
@@ -71,7 +71,7 @@ ENGINE_MODULES = (
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "learners",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "meta_lab", "checkpoints", "trained", "multitask", "glossary", "interview", "families_lab",
+    "sinusoid_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "meta_lab", "checkpoints", "trained", "multitask", "glossary", "interview", "families_lab")
+KIT_MODULES = ("sinusoid_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")

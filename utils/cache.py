@@ -17,6 +17,12 @@ import torch
 from .errors import course_error
 from .runtime import ARTEFACT_LOG_ENV, CACHE_DIR_ENV, SHIPPED_CACHE_DIR_ENV  # noqa: F401 (re-exported)
 
+__all__ = [
+    "PROJECT_ROOT", "note_artefact", "cache_dir", "shipped_cache_dir", "ORIGIN", "cache_origin",
+    "settings_key", "code_version", "atomic_write_bytes", "atomic_write_text", "atomic_torch_save",
+    "cached_torch", "cpu_copy"
+]
+
 #: Project root (the folder holding ``utils/``) and the cache folder, overridable for tests.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +75,7 @@ def cache_origin(name: str) -> str:
     """Where the last :func:`cached_torch` call for ``name`` got its object, in words (for labels)."""
     if name not in ORIGIN:
         raise course_error("name", f"one of the names cached in this session: {sorted(ORIGIN)}", repr(name),
-                           "call cached_torch (or cached_learner) with that name first")
+                           "call cached_torch (or utils.trained.trained) with that name first")
     return _ORIGIN_TEXT[ORIGIN[name]]
 
 

@@ -37,6 +37,11 @@ from .cache import PROJECT_ROOT, atomic_torch_save, atomic_write_text, note_arte
 from .errors import course_error
 from .runtime import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, SHIPPED_CACHE_DIR_ENV
 
+__all__ = [
+    "CURVE_HEAD", "checkpoint_dir", "logic_source", "save_checkpoint", "read_manifest", "load_checkpoint",
+    "checkpoint_label", "SHIPPED_CACHE", "ship_cache", "learner_state", "load_learner_state"
+]
+
 #: How many first training losses a manifest keeps for the retrain check.
 CURVE_HEAD = 50
 
@@ -148,3 +153,23 @@ def ship_cache(chapters=("01", "02", "03")) -> list[Path]:
                 for new in sorted(Path(tmp).glob(f"{prefix}*.pt")):
                     written.append(Path(shutil.copyfile(new, out / new.name)))
     return written
+
+
+def learner_state(learner) -> dict:
+    """Model weights (CPU copies) and, for Meta-SGD, the learned step sizes of any learner with a
+    ``model`` (also those outside :mod:`utils.learners`; learners of :mod:`utils.learners` have
+    ``learner.state_dict(resume=False)``, the same format)."""
+    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
+    lr = getattr(learner, "inner_lr", None)
+    if isinstance(lr, dict):
+        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
+    return state
+
+
+def load_learner_state(learner, state: dict) -> None:
+    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
+    learner.model.load_state_dict(state["model"])
+    if "inner_lr" in state:
+        with torch.no_grad():
+            for k, v in state["inner_lr"].items():
+                learner.inner_lr[k].copy_(v)

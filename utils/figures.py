@@ -10,6 +10,10 @@ from .cache import atomic_write_text
 from .errors import course_error
 from .runtime import FIGURES_DIR_ENV
 
+__all__ = [
+    "record_figures", "read_figures"
+]
+
 
 def record_figures(chapter: str, figures: dict) -> dict:
     """Record a chapter's headline figures (name -> number or short string).

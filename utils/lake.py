@@ -280,14 +280,6 @@ def save_trained(trained: Trained, name: str, command: str, metric: dict, extra:
     return save_checkpoint(name, state, manifest)
 
 
-def load_shipped_protonet(name: str = CHECKPOINT, device="auto"):
-    """``(ProtoNet, manifest)`` from the shipped checkpoint ``name`` (trained by ``bench lake``),
-    through :func:`utils.trained.trained` (the one way to a trained learner)."""
-    from .trained import trained
-    learner, info = trained(name, device=device)
-    return learner, info.manifest
-
-
 def heldout_set(train_set: str = "small1", ways: int = 5) -> OmniglotSet:
     """The alphabets of the other shipped minimal set that ``train_set`` lacks (and that have at
     least ``ways`` characters), as drawn (no rotations), relabelled ``0..C-1``."""
@@ -325,10 +317,12 @@ def heldout_features(learner, manifest: dict, train_set: str = "small1", ways: i
                        pix.alphabets, pix.drawers)
 
 
-def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: int = 10, seed: int = 0,
-             device="cpu") -> dict:
-    """The shipped ProtoNet (:data:`CHECKPOINT`, meta-trained on the minimal set ``small1`` by
-    ``bench lake``) on alphabets it never saw, next to pixels; the figure chapters 01–03 show.
+def headline(learner, manifest: dict, n_episodes: int = 200, n_runs: int = 100, n_way: int = 5,
+             q_query: int = 10, seed: int = 0) -> dict:
+    """The shipped ProtoNet ``learner`` (:data:`CHECKPOINT` with its ``manifest``, meta-trained on the
+    minimal set ``small1`` by ``bench lake``; get both from
+    ``utils.trained.trained(CHECKPOINT, device=...)``) on alphabets it never saw, next to pixels;
+    the figure chapters 01 and 02 show.
 
     Returns ``{"fiveway": {"ProtoNet": MetaResult, "pixels": MetaResult}`` (``n_way``-way 1-shot
     accuracy over ``n_episodes`` episodes of the held-out alphabets of ``small2``),
@@ -338,7 +332,6 @@ def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: 
     episodes and runs (same seeds, same labels and drawers)."""
     from .learners import episode_source
     from .learners import meta_evaluate
-    learner, manifest = load_shipped_protonet(device=device)
     feats = heldout_features(learner, manifest, ways=n_way)
     pix = heldout_set(ways=n_way)
     out = dict(fiveway={}, within={}, manifest=manifest, alphabets=feats.alphabets, learner=learner, images=pix)
@@ -353,5 +346,5 @@ def headline(n_episodes: int = 200, n_runs: int = 100, n_way: int = 5, q_query: 
 
 __all__ = ["OTHER_SET", "alphabet_classes", "held_out_alphabets", "split_background", "alphabet_runs",
            "NearestNeighbour", "RunErrors", "CHECKPOINT", "CHECKPOINT_RUNS", "save_trained",
-           "load_shipped_protonet", "training_code_version", "heldout_set", "heldout_features", "headline", "evaluate_runs", "Trained", "METHODS", "random_affine", "make_learner", "train_learner",
+           "training_code_version", "heldout_set", "heldout_features", "headline", "evaluate_runs", "Trained", "METHODS", "random_affine", "make_learner", "train_learner",
            "select_on_background"]

@@ -34,6 +34,14 @@ import torch
 
 from .errors import course_error
 
+__all__ = [
+    "FAST_ENV", "HEADLESS_ENV", "FIGURES_DIR_ENV", "CACHE_DIR_ENV", "CACHE_RO_ENV", "SHIPPED_CACHE_DIR_ENV",
+    "CHECKPOINT_DIR_ENV", "SANDBOX_ENV", "SANDBOXED_ENV", "GRADING_NOTES_ENV", "ARTEFACT_LOG_ENV",
+    "COURSE_ENV_NAMES", "HEADLESS_THREADS", "headless_env", "resolve_fast", "pick_device", "seed_everything",
+    "synchronize", "timer", "peak_memory_mb", "reset_peak_memory", "THREADS_ENV", "SMALL_WORKLOAD_FLOPS",
+    "usable_cores", "free_cores", "threads_for", "torch_threads", "reuse_freed_memory"
+]
+
 _KNOWN_DEVICES = ("auto", "cpu", "cuda", "mps")
 
 FAST_ENV = "COURSE_FAST"

@@ -28,6 +28,13 @@ from .errors import course_error
 from .learners.inner_loop import Params, run_inner_loop
 from .stats import mean_ci95
 
+__all__ = [
+    "Start", "adaptation_curves", "adapted_predictions", "curve_summary", "average_function",
+    "average_function_mse", "SINE_METHODS", "REPTILE_SGD", "SINE_STEP_GRID", "sine_recipe",
+    "make_sine_learner", "train_sine_learner", "sine_validation_tasks", "sine_test_lr", "sine_name",
+    "sine_code_version", "sine_validation_metric", "train_sine_checkpoint"
+]
+
 
 @dataclass
 class Start:
@@ -271,7 +278,7 @@ def train_sine_learner(learner, settings: dict, seed: int, iterations: int | Non
     Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
     from .learners import sinusoid_source
-    from .meta_lab import meta_train_cosine
+    from .training import meta_train_cosine
     from .tasks import SinusoidFamily
     source = sinusoid_source(SinusoidFamily(), settings["k"], settings["k_query"], seed=seed + 1)
     total = settings["iterations"]

@@ -27,7 +27,7 @@ from typing import Callable
 
 from .cache import cache_origin, cached_torch, settings_key
 from .errors import course_error
-from .runtime import pick_device
+from .runtime import pick_device, synchronize
 
 __all__ = ["Recipe", "TrainedInfo", "recipe", "recipes", "trained"]
 
@@ -73,7 +73,8 @@ class Recipe:
 class TrainedInfo:
     """What :func:`trained` did: ``how`` (``"shipped"``, ``"cache"``, ``"trained"``), ``source`` (a
     label for figures), the ``settings`` used, ``seconds`` of training (machine-dependent),
-    ``curve`` (training losses; means of 20 when shipped) and the shipped ``manifest`` (or ``{}``)."""
+    ``curve`` (training losses; means of 20 when shipped), the shipped ``manifest`` (or ``{}``),
+    and :attr:`iterations`, :attr:`from_cache`."""
     name: str
     how: str
     source: str
@@ -90,9 +91,15 @@ class TrainedInfo:
     def __str__(self) -> str:
         return self.source
 
-    def __getitem__(self, key: str):
-        """``info["seconds"]`` as well as ``info.seconds`` (the chapters' older dict style)."""
-        return getattr(self, key)
+    @property
+    def iterations(self) -> int:
+        """Training iterations (or epochs) behind the weights: the shipped manifest's count, else
+        the length of the recorded curve."""
+        if self.how == "shipped" and "iterations" in self.manifest:
+            return int(self.manifest["iterations"])
+        if self.how == "shipped" and "iterations" in self.settings:
+            return int(self.settings["iterations"])
+        return len(self.curve)
 
 
 _REGISTRY: list[Recipe] = []
@@ -186,6 +193,7 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
     def build():
         start = time.perf_counter()
         curve = r.train(name, learner, settings, seed)
+        synchronize(device)
         built.append(True)
         return {"state": r.save_state(learner), "seconds": time.perf_counter() - start,
                 "curve": [float(v) for v in (curve or [])]}
@@ -213,10 +221,10 @@ def _register_course_recipes() -> None:
     if _registered:
         return
     _registered.append(True)
-    from . import families_lab as fam
+    from . import families as fam
     from . import sinusoid_lab as sine
     from .sinusoid_lab import sine_code_version, sine_name
-    from .meta_lab import learner_state, load_learner_state
+    from .checkpoints import learner_state, load_learner_state
 
     slugs = {sine_name(m, 0)[len("ch02-sine-"):-len("-seed0")]: m for m in (*sine.SINE_METHODS, sine.REPTILE_SGD)}
     for slug, method in slugs.items():

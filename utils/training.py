@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 
 from .errors import course_error
 from .runtime import pick_device, synchronize
+from .vocab import TaskSource
 
-__all__ = ["cosine_schedule", "History", "evaluate", "fit", "predict_logits"]
+__all__ = ["cosine_schedule", "meta_train_cosine", "History", "evaluate", "fit", "predict_logits"]
 
 
 def cosine_schedule(total: int, floor: float = 0.05, chunks: int = 20) -> Callable[[int], float]:
@@ -202,3 +203,15 @@ def predict_logits(model: nn.Module, x: torch.Tensor, device="auto", batch_size:
                      for i in range(0, len(x), batch_size)])
     model.train(was_training)
     return out
+
+
+def meta_train_cosine(learner, source: TaskSource, iterations: int, meta_batch: int, floor: float = 0.05,
+                      chunks: int = 20, progress: bool = False):
+    """``learner.meta_train`` with the outer step size decayed along a cosine
+    (:func:`utils.training.cosine_schedule`: ``chunks`` pieces, from the full step down to ``floor``
+    of it). Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    """
+    return learner.meta_train(source, iterations, meta_batch, progress=progress,
+                              schedule=cosine_schedule(iterations, floor, chunks))

@@ -27,6 +27,10 @@ from ..models import MLP, ConvBackbone, conv4_classifier
 from ..runtime import pick_device, seed_everything
 from ..tasks import SinusoidFamily
 
+__all__ = [
+    "sinusoid", "glyphs", "LAKE_PUBLISHED", "lake", "train_loop", "BENCHMARKS", "build_parser", "main"
+]
+
 
 def _header(title: str, device) -> None:
     print(f"\n== {title} ==  device={device}  torch={torch.__version__}  cpu_threads={torch.get_num_threads()}")

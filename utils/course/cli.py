@@ -26,6 +26,11 @@ from pathlib import Path
 from .notebooks import PROJECT_ROOT
 from ..errors import CourseError, course_error
 
+__all__ = [
+    "COMMANDS", "PROG", "build_parser", "cmd_list", "cmd_run", "cmd_sync", "cmd_grade", "cmd_progress",
+    "cmd_autograde", "cmd_bench", "cmd_check_tests", "cmd_bank", "cmd_book", "HANDLERS", "main"
+]
+
 COMMANDS = {
     "list": "list the chapters found in solutions/",
     "run": "execute every chapter headless with papermill and print a summary table",

@@ -3,7 +3,7 @@
 * ``train ch02-sine [--seeds 0 1 2] [--methods ...]`` — chapter 02's sinusoid checkpoints
   (:func:`utils.sinusoid_lab.train_sine_checkpoint`);
 * ``train ch03-cnp`` / ``train ch03-lopt [--seeds ...]`` — chapter 03's
-  (:func:`utils.families_lab.train_checkpoint`);
+  (:func:`utils.families.train_checkpoint`);
 * ``ship-cache [01 02 03]`` — the FAST models in ``data/checkpoints/cache``
   (:func:`utils.checkpoints.ship_cache`).
 
@@ -32,7 +32,7 @@ def train(recipe: str, seeds, methods=None) -> int:
                 m = train_sine_checkpoint(method, seed, f"{base} --seeds {seed} --methods '{method}'")
                 print(json.dumps({k: m[k] for k in ("name", "seconds", "metric")}), flush=True)
         else:
-            from ..families_lab import train_checkpoint
+            from ..families import train_checkpoint
             m = train_checkpoint(recipe[len("ch03-"):], seed, f"{base} --seeds {seed}")
             print(json.dumps({k: m[k] for k in ("name", "seconds")}), flush=True)
     return 0

@@ -24,9 +24,15 @@ from .checkpoints import save_checkpoint
 from .episodes import EpisodeSampler
 from .learners.learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
 from .learners import sinusoid_source
-from .meta_lab import learner_state
+from .checkpoints import learner_state
 from .tasks import SinusoidFamily, TaskBatch
 from .vocab import TaskSource
+
+__all__ = [
+    "cnp_recipe", "lopt_recipe", "make_cnp", "train_cnp", "make_lopt", "train_lopt", "GROUPS",
+    "checkpoint_name", "train_checkpoint", "task_pool_source", "nll_and_mse", "overfitting_curves",
+    "rule_at_horizons", "digit_episodes"
+]
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -44,7 +50,7 @@ def lopt_recipe(fast: bool = False) -> dict:
                 iterations=40 if fast else 500, meta_batch=32)
 
 
-def make_cnp(settings: dict, seed: int, device="cpu") -> CNPLearner:
+def make_cnp(settings: dict, seed: int, device="auto") -> CNPLearner:
     torch.manual_seed(seed)
     return CNPLearner(CNP(hidden=settings["hidden"], r_dim=settings["r_dim"]), lr=settings["lr"], device=device)
 
@@ -54,7 +60,7 @@ def train_cnp(learner: CNPLearner, settings: dict, seed: int) -> list:
     return learner.meta_train(src, settings["iterations"], settings["meta_batch"], progress=False).loss
 
 
-def make_lopt(settings: dict, seed: int, device="cpu") -> LearnedOptimizer:
+def make_lopt(settings: dict, seed: int, device="auto") -> LearnedOptimizer:
     torch.manual_seed(seed)
     return LearnedOptimizer(LSTMRule(hidden=settings["hidden"]), lr=settings["lr"], unroll=settings["unroll"],
                             horizon=settings["horizon"], device=device)
@@ -125,7 +131,7 @@ def nll_and_mse(learner: CNPLearner, tasks: TaskBatch) -> tuple[float, float]:
 
 
 def overfitting_curves(source: TaskSource, val_tasks: TaskBatch, iterations: int, every: int, meta_batch: int = 16,
-                       seed: int = 0, device="cpu") -> dict:
+                       seed: int = 0, device="auto") -> dict:
     """Train a fresh CNP on ``source``; every ``every`` iterations record the mean training NLL
     of the last ``every`` iterations and the NLL on ``val_tasks``. Keeps the weights of the best
     validation point (early stopping). Returns ``{"iteration", "train", "val", "best_iteration",

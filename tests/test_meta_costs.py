@@ -1,4 +1,4 @@
-"""Tests for utils.meta_lab: batched evaluation equals the engine's, memory proxy behaves."""
+"""Tests for utils.meta_costs: batched evaluation equals the engine's, memory proxy behaves."""
 import math
 
 import pytest
@@ -10,9 +10,9 @@ from utils.episodes import EpisodeSampler
 from utils.errors import CourseError
 from utils.learners import ANIL, MAML, FineTuneBaseline, MetaSGD, ProtoNet, episode_source, sinusoid_source
 from utils.learners import evaluate_vectorized, meta_evaluate
-from utils.meta_lab import (adaptation_change, cached_learner, maml_saved_bytes,
-                              meta_iteration_work,
-                              meta_iteration_memory, meta_train_cosine, saved_tensor_bytes)
+from utils.meta_costs import (adaptation_change, maml_saved_bytes, meta_iteration_memory, meta_iteration_work,
+                              saved_tensor_bytes)
+from utils.training import meta_train_cosine
 from utils.models import MLP, mlp_classifier
 from utils.tasks import SinusoidFamily
 
@@ -117,29 +117,6 @@ def test_meta_train_cosine_schedule_and_restore():
     assert len(hist.loss) == 10
     assert seen[0] == pytest.approx(1e-2) and seen[-1] < seen[0] and min(seen) >= 1e-3 - 1e-12
     assert maml.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
-
-
-def test_cached_learner_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
-    calls = []
-
-    def make():
-        torch.manual_seed(0)
-        return MetaSGD(mlp_classifier(36, [8], 3), inner_lr=0.3, device="cpu")
-
-    def train(learner):
-        calls.append(1)
-        x, y = _images()
-        return learner.meta_train(episode_source(EpisodeSampler(x, y, 3, 1, 2, seed=0)), 3, 2,
-                                  progress=False).loss
-
-    a, info_a = cached_learner("t", {"v": 1}, make, train)
-    b, info_b = cached_learner("t", {"v": 1}, make, train)
-    assert calls == [1] and not info_a["from_cache"] and info_b["from_cache"]
-    assert info_b["seconds"] == info_a["seconds"] and len(info_b["curve"]) == 3
-    for (k, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
-        assert torch.equal(p, q), k
-    assert all(torch.equal(a.inner_lr[k], b.inner_lr[k]) for k in a.inner_lr)
 
 
 def test_adaptation_change():

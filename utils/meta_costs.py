@@ -1,5 +1,5 @@
-"""Chapter 02's measuring kit for meta-learners: memory and work per meta-iteration, a cosine
-outer schedule, cached training, how much adaptation moves each layer.
+"""What one meta-iteration costs, and what adaptation moves (chapter 02, § 9): memory and work per
+meta-iteration, how much adaptation moves each layer.
 (Evaluation lives in :mod:`utils.learners.evaluate`.)
 
 * :func:`saved_tensor_bytes` — a device-independent proxy for the activation memory of one
@@ -9,9 +9,6 @@ outer schedule, cached training, how much adaptation moves each layer.
 * :func:`meta_iteration_work` — what one meta-iteration asks of the machine, counted rather than
   timed (operators dispatched, floating-point operations), so a chapter can assert a cost
   ratio that does not depend on how busy the machine is (chapter 02, section 9).
-* :func:`meta_train_cosine` — ``learner.meta_train`` in chunks with a cosine-decayed outer step size.
-* :func:`cached_learner` — build, train and cache a learner under ``data/cache/``, keyed by its
-  settings, so that re-running a chapter loads it in a second (with its original training time).
 * :func:`adaptation_change` — how much the inner loop moves the body and the head of a
   classifier ("rapid learning or feature reuse?", Raghu et al. 2020).
 """
@@ -29,9 +26,12 @@ from .learners import inner_loop as Fn
 from .errors import course_error
 from .learners import MAML, FineTuneBaseline, ProtoNet
 from .runtime import peak_memory_mb, reset_peak_memory, synchronize
-from .cache import cached_torch
-from .training import cosine_schedule
 from .vocab import TaskSource, split_batch
+
+__all__ = [
+    "saved_tensor_bytes", "meta_iteration_work", "maml_saved_bytes", "meta_iteration_memory",
+    "adaptation_change"
+]
 
 
 def saved_tensor_bytes(fn, *args, **kwargs) -> tuple[object, int]:
@@ -172,54 +172,6 @@ def meta_iteration_memory(learner, batch) -> dict:
     return {"saved_mb": saved / 2**20, "cuda_peak_mb": peak}
 
 
-def meta_train_cosine(learner, source: TaskSource, iterations: int, meta_batch: int, floor: float = 0.05,
-                      chunks: int = 20, progress: bool = False):
-    """``learner.meta_train`` with the outer step size decayed along a cosine
-    (:func:`utils.training.cosine_schedule`: ``chunks`` pieces, from the full step down to ``floor``
-    of it). Works for every learner with an ``optimizer`` (Adam or SGD). Returns the learner's history.
-
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
-    """
-    return learner.meta_train(source, iterations, meta_batch, progress=progress,
-                              schedule=cosine_schedule(iterations, floor, chunks))
-
-
-def cached_learner(name: str, settings: dict, make, train, refresh: bool = False, code=()):
-    """A trained learner, from ``data/cache`` when these ``settings`` were trained before.
-
-    Args:
-        name: cache file prefix, e.g. ``"ch02-sine-maml"``.
-        settings: everything that changes the result (iterations, step sizes, seed, device...).
-        make: ``make()`` builds the untrained learner.
-        train: ``train(learner)`` trains it in place and returns a list of per-iteration losses.
-        refresh: retrain even if cached.
-        code: further functions/classes whose source changes the result (e.g. the notebook's
-            ``make_sine_learner``); the cache key holds the source hash of these, of ``make``,
-            ``train`` and of the learner's classes (:func:`utils.cache.code_version`).
-    Returns ``(learner, info)`` with ``info = {"seconds", "curve", "from_cache"}``; ``seconds`` is
-    the wall time of the training that produced the cached weights.
-
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
-    """
-    learner = make()
-    built = []
-
-    def build():
-        import time
-        start = time.perf_counter()
-        curve = train(learner)
-        synchronize(learner.device)
-        built.append(True)
-        return {"state": learner.state_dict(resume=False), "seconds": time.perf_counter() - start,
-                "curve": [float(v) for v in (curve or [])]}
-
-    classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
-    saved = cached_torch(name, settings, build, refresh=refresh, code=(make, train, *classes, *code))
-    if not built:
-        learner.load_state_dict(saved["state"])
-    return learner, {"seconds": float(saved["seconds"]), "curve": saved["curve"], "from_cache": not built}
-
-
 def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
     """How far the inner loop moves each part of a classifier, averaged over ``batch``'s tasks.
 
@@ -259,21 +211,3 @@ def adaptation_change(learner: MAML, batch, steps: int | None = None) -> dict:
             "feature_cosine": float(sum(cos) / len(cos))}
 
 
-def learner_state(learner) -> dict:
-    """Model weights (CPU copies) and, for Meta-SGD, the learned step sizes of any learner with a
-    ``model`` (also those outside :mod:`utils.learners`; learners of :mod:`utils.learners` have
-    ``learner.state_dict(resume=False)``, the same format)."""
-    state = {"model": {k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()}}
-    lr = getattr(learner, "inner_lr", None)
-    if isinstance(lr, dict):
-        state["inner_lr"] = {k: v.detach().cpu().clone() for k, v in lr.items()}
-    return state
-
-
-def load_learner_state(learner, state: dict) -> None:
-    """Inverse of :func:`learner_state` (in place, on the learner's device)."""
-    learner.model.load_state_dict(state["model"])
-    if "inner_lr" in state:
-        with torch.no_grad():
-            for k, v in state["inner_lr"].items():
-                learner.inner_lr[k].copy_(v)
