@@ -29,7 +29,7 @@ from .runtime import peak_memory_mb, reset_peak_memory, synchronize
 from .vocab import TaskSource, split_batch
 
 __all__ = [
-    "saved_tensor_bytes", "meta_iteration_work", "maml_saved_bytes", "meta_iteration_memory",
+    "saved_tensor_bytes", "count_work", "meta_iteration_work", "adaptation_work", "maml_saved_bytes", "meta_iteration_memory",
     "adaptation_change"
 ]
 
@@ -83,28 +83,50 @@ class _OpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def meta_iteration_work(learner, batch) -> dict:
-    """Count the work of one ``learner.meta_step(batch)`` on a throw-away copy of the learner.
+def count_work(fn, *args, **kwargs) -> dict:
+    """``{"ops": operators dispatched, "flops": floating-point operations}`` of ``fn(*args, **kwargs)``.
 
-    Returns ``{"ops": operators dispatched, "flops": floating-point operations}`` — the FLOPs of
-    matrix products and convolutions as ``torch.utils.flop_counter.FlopCounterMode`` counts them,
-    forward and backward (second-order terms included). Both are deterministic for a given
-    learner and batch shape, unlike a wall-clock time. For the small networks of chapter 02 the
-    time of an iteration follows the number of operators (each costs a fixed overhead) more
-    than the FLOPs. ``batch`` is ``(support_x, support_y, query_x, query_y)`` with a leading
-    task dimension, or an object with those attributes.
+    ``fn`` runs twice, once under each counter, so it must give the same work both times (a pure
+    evaluation, or a step on a throw-away copy). FLOPs are those of matrix products and convolutions
+    as ``torch.utils.flop_counter.FlopCounterMode`` counts them, forward and backward. Both numbers
+    are deterministic for given shapes, unlike a wall-clock time, so a chapter can assert a cost
+    ratio that does not depend on how busy the machine is.
+
+    Taught in chapter 01, § Compute cost.
+    """
+    counter = _OpCounter()
+    with counter:
+        fn(*args, **kwargs)
+    with FlopCounterMode(display=False) as flops:
+        fn(*args, **kwargs)
+    return {"ops": counter.ops, "flops": int(flops.get_total_flops())}
+
+
+def meta_iteration_work(learner, batch) -> dict:
+    """:func:`count_work` of one ``learner.meta_step(batch)`` on a throw-away copy of the learner.
+
+    For the small networks of chapter 02 the time of an iteration follows the number of operators
+    (each costs a fixed overhead) more than the FLOPs. ``batch`` is ``(support_x, support_y,
+    query_x, query_y)`` with a leading task dimension, or an object with those attributes.
 
     Taught in chapter 02, § 9 · What second-order gradients cost, and what first-order and ANIL trade away.
     """
     clone = copy.deepcopy(learner)
     fields = split_batch(batch, clone.device) if not isinstance(batch, (tuple, list)) else tuple(
         t.to(clone.device) for t in batch)
-    counter = _OpCounter()
-    with counter:
-        clone.meta_step(fields)
-    with FlopCounterMode(display=False) as flops:
-        clone.meta_step(fields)
-    return {"ops": counter.ops, "flops": int(flops.get_total_flops())}
+    return count_work(clone.meta_step, fields)
+
+
+def adaptation_work(learner, episode) -> dict:
+    """:func:`count_work` of adapting ``learner`` to one episode and scoring its queries
+    (``learner.evaluate_task(support_x, support_y, query_x, query_y)``; ``episode`` has those
+    attributes, unbatched: ``(N*K, ...)`` support, ``(N*Q, ...)`` queries).
+
+    Taught in chapter 01, § Compute cost.
+    """
+    dev = learner.device
+    return count_work(learner.evaluate_task, episode.support_x.to(dev), episode.support_y.to(dev),
+                      episode.query_x.to(dev), episode.query_y.to(dev))
 
 
 def maml_saved_bytes(learner: MAML, batch, inner_steps: int | None = None) -> int:
