@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+
 from .cache import cache_origin, cached_torch, settings_key
 from .errors import course_error
 from .runtime import pick_device, synchronize
@@ -63,7 +65,11 @@ class Recipe:
     how_to_ship: str = ""
 
     def save_state(self, learner) -> dict:
-        return self.state(learner) if self.state else learner.state_dict(resume=False)
+        if self.state:
+            return self.state(learner)
+        if isinstance(learner, torch.nn.Module):       # a trained model rather than a learner
+            return {k: v.detach().cpu().clone() for k, v in learner.state_dict().items()}
+        return learner.state_dict(resume=False)
 
     def load_state(self, learner, state: dict) -> None:
         (self.load or (lambda lrn, s: lrn.load_state_dict(s)))(learner, state)
@@ -74,6 +80,7 @@ class TrainedInfo:
     """What :func:`trained` did: ``how`` (``"shipped"``, ``"cache"``, ``"trained"``), ``source`` (a
     label for figures), the ``settings`` used, ``seconds`` of training (machine-dependent),
     ``curve`` (training losses; means of 20 when shipped), the shipped ``manifest`` (or ``{}``),
+    ``extras`` (further per-iteration records the training returned, e.g. ``{"accuracy": [...]}``),
     and :attr:`iterations`, :attr:`from_cache`."""
     name: str
     how: str
@@ -82,6 +89,7 @@ class TrainedInfo:
     seconds: float = float("nan")
     curve: list = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     @property
     def from_cache(self) -> bool:
@@ -162,11 +170,19 @@ def _shipped(r: Recipe, name: str, seed: int, device):
 
 
 def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retrain: bool = False,
-            refresh: bool = False):
+            refresh: bool = False, settings: dict | None = None, make=None, train=None, code=()):
     """``(learner, info)``: the trained learner of recipe ``name`` and a :class:`TrainedInfo`.
 
+    A chapter that trains a learner of its own (settings computed in its cells) passes the recipe
+    inline: ``trained("ch01-protonet", settings={...}, make=make_protonet, train=train_protonet,
+    seed=SEED, device=device)``, where ``make()`` builds the untrained learner (or model) and
+    ``train(learner)`` trains it in place and returns its per-iteration losses, or a dict
+    ``{"curve": losses, "accuracy": [...], ...}`` whose other entries come back in ``info.extras``.
+    ``code``: further functions whose source keys the cache (with ``make``'s and ``train``'s).
+
     Args:
-        name: a registered recipe name (:func:`recipes` lists them), e.g. ``"ch02-sine-maml"``.
+        name: a registered recipe name (:func:`recipes` lists them), e.g. ``"ch02-sine-maml"``, or
+            the cache name of an inline recipe.
         seed: the training seed (also picks the shipped checkpoint ``...-seed{seed}``).
         fast: the chapter's FAST knob: a learner trained here uses the FAST settings.
         device: ``"auto"`` (CUDA, then MPS, then CPU) or an explicit device.
@@ -177,7 +193,7 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
 
     Taught in chapter 02, § 2 · Five ways to meet a new task.
     """
-    r = _find(name)
+    r = _inline(name, settings, make, train, code) if make is not None or train is not None else _find(name)
     device = pick_device(device)
     if not retrain:
         got = _shipped(r, name, seed, device)
@@ -192,11 +208,13 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
 
     def build():
         start = time.perf_counter()
-        curve = r.train(name, learner, settings, seed)
+        out = r.train(name, learner, settings, seed)
         synchronize(device)
         built.append(True)
-        return {"state": r.save_state(learner), "seconds": time.perf_counter() - start,
-                "curve": [float(v) for v in (curve or [])]}
+        record = dict(out) if isinstance(out, dict) else {"curve": out}
+        curve = [float(v) for v in (record.pop("curve", None) or [])]
+        return {"state": r.save_state(learner), "seconds": time.perf_counter() - start, "curve": curve,
+                "extras": {k: [float(v) for v in vals] for k, vals in record.items()}}
 
     classes = [c for c in type(learner).__mro__ if c.__module__.startswith("utils.")]
     key = dict(recipe=r.pattern, name=name, settings=settings, seed=seed, device=device.type)
@@ -208,7 +226,21 @@ def trained(name: str, *, seed: int = 0, fast: bool = False, device="auto", retr
     where = ("trained in this run" if built else "loaded from data/checkpoints/cache (shipped FAST model)"
              if cache_origin(f"{name}-seed{seed}") == "shipped" else "loaded from data/cache")
     source = f"{where} ({_sizes(settings)}{', FAST budget' if fast else ''}, seed {seed})"
-    return learner, TrainedInfo(name, how, source, settings, float(saved["seconds"]), saved["curve"])
+    return learner, TrainedInfo(name, how, source, settings, float(saved["seconds"]), saved["curve"],
+                                extras=saved.get("extras", {}))
+
+
+def _inline(name: str, settings, make, train, code) -> Recipe:
+    """The one-off recipe of a chapter's own learner (see :func:`trained`)."""
+    if make is None or train is None or settings is None:
+        missing = [k for k, v in (("settings", settings), ("make", make), ("train", train)) if v is None]
+        raise course_error(f"inline recipe {name!r}", "settings=, make= and train= together",
+                           "no " + ", ".join(missing), "pass all three, or use a registered recipe name alone")
+    if not isinstance(settings, dict):
+        raise course_error("settings", "a dict of everything that changes the result", type(settings).__name__,
+                           "pass settings=dict(...)")
+    return Recipe(name, settings=lambda n, fast: settings, make=lambda n, s, seed, device: make(),
+                  train=lambda n, learner, s, seed: train(learner), code=(make, train, *code))
 
 
 # ----------------------------------------------------------------------------- the course's recipes
