@@ -8,7 +8,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import REPO
 from utils.chapters import CHAPTERS
-from utils.course.conventions import KNOBS_ID, MAX_CODE_LINES, convention_problems, setup_source
+from utils.course.conventions import KNOBS_ID, MAX_CODE_LINES, convention_problems, setup_source, title_problem
 from utils.course.notebooks import read_notebook, solution_path
 
 WRITTEN = [ch for ch in CHAPTERS if solution_path(REPO, ch).exists()]
@@ -18,6 +18,19 @@ WRITTEN = [ch for ch in CHAPTERS if solution_path(REPO, ch).exists()]
 def test_chapter_follows_the_conventions(chapter):
     nb = read_notebook(solution_path(REPO, chapter))
     assert convention_problems(nb) == [], chapter
+
+
+@pytest.mark.parametrize("chapter", WRITTEN)
+def test_chapter_title_carries_its_folder_number(chapter):
+    assert title_problem(read_notebook(solution_path(REPO, chapter)), chapter) is None
+
+
+def test_the_title_check_catches_a_stale_number():
+    from nbformat.v4 import new_markdown_cell
+    assert title_problem(_nb(new_markdown_cell("# 04 · Distillation")), "04_distillation") is None
+    assert "does not start with '# 04 · '" in title_problem(_nb(new_markdown_cell("# 03 · Distillation")),
+                                                            "04_distillation")
+    assert "first cell" in title_problem(_nb(new_code_cell("x = 1")), "04_distillation")
 
 
 def _nb(*cells):

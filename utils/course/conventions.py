@@ -17,7 +17,7 @@ import re
 
 __all__ = [
     "SETUP_TEMPLATE", "SETUP_ID", "KNOBS_ID", "IMPORTS_ID", "BIND_ID", "MAX_CODE_LINES",
-    "setup_source", "fast_dependent_cells", "convention_problems",
+    "setup_source", "fast_dependent_cells", "convention_problems", "title_problem",
 ]
 
 #: The ``setup`` cell of every chapter, exactly (:func:`setup_source` fills in the chapter's name):
@@ -122,3 +122,18 @@ def convention_problems(nb) -> list[str]:
             problems.append(f"code cell {c.get('id')!r} has {n} lines (at most {MAX_CODE_LINES}: "
                             "split it into measure / plot / assert cells)")
     return problems
+
+
+def title_problem(nb, chapter: str) -> str | None:
+    """``None`` when ``nb``'s first cell is the title of ``chapter`` (``"04_distillation"``): a
+    markdown cell starting ``# 04 · ``, the number taken from the chapter's folder (the book's
+    sidebar shows it); else what is wrong."""
+    number = chapter.split("_")[0]
+    first = nb.cells[0] if nb.cells else None
+    if first is None or first.cell_type != "markdown":
+        return f"{chapter}: the first cell is not the markdown title '# {number} · ...'"
+    line = first.source.splitlines()[0] if first.source else ""
+    if not line.startswith(f"# {number} · "):
+        return f"{chapter}: title {line!r} does not start with '# {number} · ' (the number of its folder)"
+    return None
+
