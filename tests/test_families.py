@@ -297,3 +297,30 @@ def test_every_exported_learner_follows_the_learner_protocol():
     from utils.models import conv4_classifier
     for factory in (L.ANIL, L.MetaSGD):
         assert isinstance(factory(conv4_classifier(2, hidden=4, image_size=6, blocks=1), device="cpu"), L.Learner)
+
+
+def test_amplitude_curriculum_grows_then_covers_the_family():
+    """The easy-first source (chapter 03, § 4): amplitudes capped at `start` first, the whole family
+    after `ramp` draws; ramp 0 is uniform; bad arguments get a clear error."""
+    from utils.errors import CourseError
+    from utils.families import amplitude_curriculum
+    src = amplitude_curriculum(10, seed=0)
+    first = src(200)
+    assert first.amplitude.max() <= 1.0 and first.support_x.shape == (200, 10, 1)
+    for _ in range(10):
+        last = src(200)
+    assert last.amplitude.max() > 4.0
+    assert amplitude_curriculum(0, seed=0)(200).amplitude.max() > 4.0
+    for bad in (dict(ramp=-1), dict(ramp=1.5), dict(ramp=5, start=9.0)):
+        with pytest.raises(CourseError):
+            amplitude_curriculum(**bad)
+
+
+def test_curriculum_curves_start_from_the_same_network():
+    """With ramp 0 for both schedules the curves are identical (same seed, same tasks): what differs
+    between schedules in the chapter is the task order only."""
+    from utils.families import curriculum_curves
+    from utils.tasks import SinusoidFamily
+    test = SinusoidFamily().sample(20, 10, 20, generator=torch.Generator().manual_seed(1))
+    out = curriculum_curves({"a": 0, "b": 0, "c": 5}, (3, 6), test, seed=0, device="cpu")
+    assert out["a"] == out["b"] and len(out["a"]) == 2 and out["c"] != out["a"]

@@ -22,6 +22,7 @@ from .learners.blackbox import CNP, CNPLearner, gaussian_nll
 from .cache import settings_key
 from .checkpoints import save_checkpoint
 from .episodes import EpisodeSampler
+from .errors import course_error
 from .learners.learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
 from .learners import sinusoid_source
 from .checkpoints import learner_state
@@ -31,7 +32,7 @@ from .vocab import TaskSource
 __all__ = [
     "cnp_recipe", "lopt_recipe", "make_cnp", "train_cnp", "make_lopt", "train_lopt", "GROUPS",
     "checkpoint_name", "train_checkpoint", "task_pool_source", "nll_and_mse", "overfitting_curves",
-    "rule_at_horizons", "digit_episodes"
+    "rule_at_horizons", "digit_episodes", "amplitude_curriculum", "curriculum_curves"
 ]
 
 
@@ -182,3 +183,48 @@ def digit_episodes(split, n_way: int = 5, k_shot: int = 1, q_query: int = 15, se
     (bilinear) so that a glyph-trained encoder reads them; pixel values stay in [0, 1]."""
     x = F.interpolate(split.x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return EpisodeSampler(x, split.y, n_way, k_shot, q_query, seed=seed)
+
+
+def amplitude_curriculum(ramp: int, k: int = 10, k_query: int = 10, start: float = 1.0, seed: int = 0):
+    """An easy-first task source over the sinusoid family (§4, which tasks to meta-train on).
+
+    Draw ``i`` (counting from 0) samples tasks with amplitude uniform in ``[0.1, a_i]``, where
+    ``a_i`` grows linearly from ``start`` to the family's 5.0 over the first ``ramp`` draws and
+    stays there: small amplitudes are the easy tasks (their errors are small in absolute terms).
+    ``ramp = 0`` is plain uniform sampling of the whole family. ``source(B)`` → a :class:`TaskBatch`
+    with ``k`` support and ``k_query`` query points per task.
+
+    Taught in chapter 03, § Which tasks to meta-train on: an easy-first curriculum.
+    """
+    if int(ramp) != ramp or ramp < 0:
+        raise course_error("ramp", "a whole number of draws >= 0 (0: uniform sampling)", repr(ramp),
+                           "pass e.g. ramp=400")
+    full = SinusoidFamily().amplitude
+    if not full[0] < start <= full[1]:
+        raise course_error("start", f"an amplitude in ({full[0]}, {full[1]}]", repr(start), "pass e.g. start=1.0")
+    g, drawn = torch.Generator().manual_seed(seed), [0]
+
+    def source(batch: int) -> TaskBatch:
+        top = full[1] if ramp == 0 else start + (full[1] - start) * min(1.0, drawn[0] / ramp)
+        drawn[0] += 1
+        return SinusoidFamily(amplitude=(full[0], top)).sample(batch, k, k_query, generator=g)
+    return source
+
+
+def curriculum_curves(ramps: dict, points, test_tasks: TaskBatch, seed: int, meta_batch: int = 16,
+                      device="auto") -> dict:
+    """Train one fresh CNP (:func:`cnp_recipe`'s network) per schedule of ``ramps`` (name → ramp of
+    :func:`amplitude_curriculum`) and return name → the query MSE on ``test_tasks`` after each
+    number of meta-iterations in ``points`` (increasing), every schedule from the same start.
+
+    Taught in chapter 03, § Which tasks to meta-train on: an easy-first curriculum.
+    """
+    out = {}
+    for name, ramp in ramps.items():
+        learner, source, done, out[name] = make_cnp(cnp_recipe(), seed, device), amplitude_curriculum(ramp, seed=seed + 1), 0, []
+        for p in points:
+            learner.meta_train(source, p - done, meta_batch, progress=False)
+            done = p
+            out[name].append(nll_and_mse(learner, test_tasks)[1])
+    return out
+
