@@ -34,9 +34,10 @@ Tasks and data
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``; ``cosine_schedule`` for ``meta_train``
+    - :mod:`utils.distributed`  meta-training across processes: torchrun's world, gradient averaging, synced batch norm
     - :mod:`utils.learners`     every learner behind one protocol (``Learner``: ``meta_train``, ``adapt`` /
       ``evaluate_task``, ``state_dict`` / ``load_state_dict``, ``variant``), one module per family:
-      ``base``, ``inner_loop`` (``Adaptation`` and the one inner loop), ``folded``, ``maml`` (MAML,
+      ``base``, ``distributed`` (the outer loop over ranks, resumable checkpoints), ``inner_loop`` (``Adaptation`` and the one inner loop), ``folded``, ``maml`` (MAML,
       first-order MAML, ANIL, Meta-SGD, Reptile), ``metric`` (ProtoNet, matching networks, ProtoMAML),
       ``blackbox`` (CNP, support attention), ``learned_optimizer``, ``finetune`` (the fine-tuning
       baseline), ``evaluate`` (mean ± 95 % CI over test tasks), ``ensemble`` (adapted ensembles)
@@ -69,7 +70,7 @@ ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "chapter",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
-    "models", "training", "learners",
+    "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",
     "sinusoid_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
 )
