@@ -49,6 +49,11 @@ def _proto(dtype=torch.float32):
     images, labels = torch.rand(60, 1, 8, 8, generator=g), torch.arange(10).repeat_interleave(6)
     torch.manual_seed(0)
     learner = ProtoNet(ConvBackbone(hidden=6, blocks=2, image_size=8).to(dtype), lr=3e-3, device="cpu")
+    # A conv bias right before batch norm has a zero gradient (the norm subtracts the mean): Adam would
+    # divide its float rounding noise by its own tiny scale and move it by up to ±lr a step, on one process
+    # as on two, differently, and the running means with it. It computes nothing: hold it still.
+    for block in list(learner.model)[:-1]:
+        block[0].bias.requires_grad_(False)
     source = episode_source(EpisodeSampler(images, labels, 3, 1, 2, seed=5))
     return learner, (lambda b: _cast(source(b), dtype))
 
@@ -75,7 +80,7 @@ def _gradient(kind: str, world: World | None, meta_batch: int = 8) -> dict:
         learner.meta_loss(*batch)[0].backward()
     if world is not None:
         average_gradients(learner.model.parameters(), world)
-    return {k: p.grad.clone() for k, p in learner.model.named_parameters()}
+    return {k: p.grad.clone() for k, p in learner.model.named_parameters() if p.requires_grad}
 
 
 class _nothing:
