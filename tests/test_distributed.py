@@ -245,6 +245,29 @@ def test_course_train_on_2_processes_gives_the_checkpoint_chapters_load(tmp_path
     assert max(abs(a - b) for a, b in zip(info.manifest["curve_head"], curve)) <= 1e-5
 
 
+def _sine_learner():
+    return _sine()[0]
+
+
+def _sine_tasks():
+    return _sine()[1]
+
+
+def test_run_ranks_measures_what_is_sent():
+    """``run_ranks`` (what chapter 02 and ``bench distributed`` launch with): each outer step sends one
+    gradient the size of the model (plus loss, accuracy, stop flag), and the result is one process's."""
+    from functools import partial
+    from utils.distributed import run_ranks
+    from utils.learners.distributed import measure_meta_train
+    target = partial(measure_meta_train, make=_sine_learner, source=_sine_tasks, steps=5, meta_batch=4, warmup=2)
+    ranks = run_ranks(target, 2, timeout_s=30)
+    one = target(World())
+    assert ranks[0]["sent_per_step"] == one["parameters"] + 3 == (1 * 16 + 16) + (16 * 16 + 16) + (16 + 1) + 3
+    assert one["sent_per_step"] == 0 and one["comm_share"] == 0 and 0 < ranks[0]["comm_share"] < 1
+    for r in ranks:
+        _close(r["state"], one["state"], 1e-5)
+
+
 def test_wrong_launches_say_what_to_do():
     with pytest.raises(CourseError, match="WORLD_SIZE: expected at least 1"):
         world_from_env({"RANK": "0", "WORLD_SIZE": "0"})

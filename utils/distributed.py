@@ -38,7 +38,7 @@ from .errors import CourseError, course_error
 from .models import BatchStatNorm
 
 __all__ = ["World", "LAUNCH", "world_from_env", "init_world", "launched", "current_world", "use_world",
-           "is_writer", "average_gradients", "averaging_gradients", "synced_batch_norm"]
+           "is_writer", "average_gradients", "averaging_gradients", "synced_batch_norm", "run_ranks"]
 
 #: How to launch a run on several processes (for error messages).
 LAUNCH = ("launch it with `torchrun --nproc_per_node N -m utils.course train RECIPE ...` (torchrun sets RANK, "
@@ -56,7 +56,8 @@ class World:
         backend: ``"gloo"``, ``"nccl"``, or ``"none"`` for one process.
         timeout_s: seconds a collective waits for the other ranks before it fails.
         comm_seconds: wall seconds spent inside collectives so far (sending, and waiting for the
-            slowest rank); ``collectives`` counts them; ``step`` is the outer step being run.
+            slowest rank); ``collectives`` counts them, ``sent_numbers`` the tensor entries they
+            all-reduced; ``step`` is the outer step being run.
     """
     rank: int = 0
     size: int = 1
@@ -65,6 +66,7 @@ class World:
     timeout_s: float = 60.0
     comm_seconds: float = 0.0
     collectives: int = 0
+    sent_numbers: int = 0
     step: int = -1
 
     @property
@@ -104,6 +106,7 @@ class World:
             raise self.failure(what, err) from err
         self.comm_seconds += time.perf_counter() - start
         self.collectives += 1
+        self.sent_numbers += tensor.numel()
         return tensor
 
     def failure(self, what: str, err: BaseException) -> CourseError:
@@ -305,3 +308,38 @@ def synced_batch_norm(model: nn.Module, world: World):
     finally:
         for m in norms:
             del m.forward
+
+
+def _rank_main(rank: int, size: int, port: int, target, out: str, timeout_s: float, device: str) -> None:
+    """One process of :func:`run_ranks`: torchrun's variables, one thread, ``target(world)`` saved."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(size), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    with launched("nccl" if device == "cuda" else "gloo", timeout_s, device) as world:
+        result = target(world)
+    torch.save(result, os.path.join(out, f"rank{rank}.pt"))
+
+
+def run_ranks(target, n: int, timeout_s: float = 60.0, device: str = "cpu") -> list:
+    """Run ``target(world)`` on ``n`` fresh processes of this machine (``device="cpu"``: gloo, one
+    thread each; ``"cuda"``: NCCL, one GPU each), rendezvous on 127.0.0.1 at a free port, as torchrun
+    would; the ranks' return values, in rank order.
+    ``target`` must be importable by the new processes (a module's function, or a
+    ``functools.partial`` of one), not a function defined in a notebook cell.
+
+    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    """
+    import socket
+    import tempfile
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as out:
+        try:
+            mp.start_processes(_rank_main, args=(n, port, target, out, timeout_s, device), nprocs=n, join=True,
+                               start_method="spawn")
+        except mp.ProcessRaisedException as err:
+            raise course_error(f"run_ranks on {n} processes", "every rank to finish", "a rank that raised",
+                               "read its traceback: " + str(err).strip().splitlines()[-1][:300]) from None
+        return [torch.load(os.path.join(out, f"rank{r}.pt"), weights_only=False) for r in range(n)]

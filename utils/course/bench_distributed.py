@@ -1,7 +1,7 @@
 """``bench distributed``: outer steps per second of meta-training on 1, 2, … N processes (issue 28).
 
-Each configuration is a fresh launch of ``n`` ranks (this module run as a script with torchrun's
-variables; gloo on CPU with ONE thread per rank, NCCL with one GPU per rank) that meta-trains with
+Each configuration is a fresh launch of ``n`` ranks (:func:`utils.distributed.run_ranks`; gloo on CPU
+with ONE thread per rank, NCCL with one GPU per rank; 1 process: this one) that meta-trains with
 :meth:`utils.learners.Learner.meta_train` and a :class:`utils.distributed.World`: the meta-batch is
 split over the ranks, their gradients averaged by one all-reduce per step. Rank 0 reports steps per
 second over the timed steps (after warm-up) and the communication share: the fraction of the step's
@@ -13,76 +13,64 @@ The scaling efficiency is ``(steps/s with n) / (n × steps/s with 1)``. Figures 
 """
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-__all__ = ["WORKLOADS", "add_arguments", "distributed", "worker"]
+__all__ = ["WORKLOADS", "BUILDERS", "make_sine", "sine_tasks", "make_conv4", "conv4_tasks", "add_arguments",
+           "distributed"]
 
 #: name -> (meta-batch, what it is)
 WORKLOADS = {"sinusoid": (100, "MAML, MLP 1-40-40-1, 10-shot sinusoids"),
              "conv4": (4, "MAML (2nd order), conv-4 64 ch, 5-way 1-shot 28x28, 15 queries")}
 
 
-def _learner(workload: str, device):
+def make_sine(device: str = "cpu"):
+    """Chapter 02's sinusoid MAML (second order, inner step 0.01), seed 0."""
+    import torch
+    from ..learners import MAML
+    from ..models import MLP
+    torch.manual_seed(0)
+    return MAML(MLP([1, 40, 40, 1]), inner_lr=0.01, outer_lr=4e-3, device=device, threads=1)
+
+
+def sine_tasks():
+    from ..learners import sinusoid_source
+    from ..tasks import SinusoidFamily
+    return sinusoid_source(SinusoidFamily(), 10, 10, seed=1)
+
+
+def make_conv4(device: str = "cpu"):
+    """Second-order MAML on conv-4 (64 channels, batch statistics per task), seed 0."""
+    import torch
+    from ..learners import MAML
+    from ..models import conv4_classifier
+    torch.manual_seed(0)
+    return MAML(conv4_classifier(5, hidden=64, track_running_stats=False), inner_lr=0.4, device=device, threads=1)
+
+
+def conv4_tasks():
+    """5-way 1-shot episodes with 15 queries of random 28×28 images (speed only)."""
     import torch
     from ..episodes import EpisodeSampler
-    from ..learners import MAML, episode_source, sinusoid_source
-    from ..models import MLP, conv4_classifier
-    from ..tasks import SinusoidFamily
-    torch.manual_seed(0)
-    if workload == "sinusoid":
-        return (MAML(MLP([1, 40, 40, 1]), inner_lr=0.01, outer_lr=4e-3, device=device, threads=1),
-                sinusoid_source(SinusoidFamily(), 10, 10, seed=1))
+    from ..learners import episode_source
     images = torch.rand(20 * 20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    sampler = EpisodeSampler(images, torch.arange(20).repeat_interleave(20), 5, 1, 15, seed=2)
-    return (MAML(conv4_classifier(5, hidden=64, track_running_stats=False), inner_lr=0.4, device=device, threads=1),
-            episode_source(sampler))
+    return episode_source(EpisodeSampler(images, torch.arange(20).repeat_interleave(20), 5, 1, 15, seed=2))
 
 
-def worker(workload: str, steps: int, warmup: int, device: str, out: str) -> None:
-    """One rank of one configuration; rank 0 writes ``{"steps_per_s", "comm_share"}`` to ``out``."""
-    import torch
-    from ..distributed import launched
-    from ..runtime import synchronize
-    torch.set_num_threads(1)
-    with launched(backend="nccl" if device == "cuda" else "gloo", timeout_s=120, device=device) as world:
-        learner, source = _learner(workload, "cuda" if device == "cuda" else "cpu")
-        meta_batch = WORKLOADS[workload][0]
-        learner.meta_train(source, warmup, meta_batch, progress=False)
-        synchronize(learner.device)
-        world.comm_seconds = 0.0
-        start = time.perf_counter()
-        learner.meta_train(source, steps, meta_batch, progress=False)
-        synchronize(learner.device)
-        wall = time.perf_counter() - start
-        if world.main:
-            Path(out).write_text(json.dumps(dict(steps_per_s=steps / wall, comm_share=world.comm_seconds / wall)))
+BUILDERS = {"sinusoid": (make_sine, sine_tasks), "conv4": (make_conv4, conv4_tasks)}
 
 
 def _run(workload: str, n: int, steps: int, warmup: int, device: str) -> dict:
-    from ..cache import PROJECT_ROOT
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = str(Path(tmp) / "rank0.json")
-        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(n),
-                   OMP_NUM_THREADS="1", COURSE_THREADS="1", PYTHONPATH=str(PROJECT_ROOT))
-        procs = [subprocess.Popen([sys.executable, "-m", "utils.course.bench_distributed", workload, str(steps),
-                                   str(warmup), device, out], cwd=PROJECT_ROOT,
-                                  env=dict(env, RANK=str(r), LOCAL_RANK=str(r))) for r in range(n)]
-        codes = [p.wait() for p in procs]
-        if any(codes):
-            from ..errors import course_error
-            raise course_error(f"bench distributed {workload} on {n} processes", "every rank to exit 0",
-                               f"exit codes {codes}", "read the ranks' output above")
-        return json.loads(Path(out).read_text())
+    from functools import partial
+    from ..distributed import World, run_ranks
+    from ..learners.distributed import measure_meta_train
+    make, tasks = BUILDERS[workload]
+    target = partial(measure_meta_train, make=partial(make, device), source=tasks, steps=steps,
+                     meta_batch=WORKLOADS[workload][0], warmup=warmup)
+    if n == 1:
+        import torch
+        torch.set_num_threads(1)
+        return target(World())
+    return run_ranks(target, n, timeout_s=120, device=device)[0]
 
 
 def add_arguments(parser) -> None:
@@ -112,6 +100,3 @@ def distributed(args) -> dict:
                title="; ".join(f"{k}: {v[1]}" for k, v in WORKLOADS.items()))
     return {f"{w}-{n}": v for (w, n), v in out.items()}
 
-
-if __name__ == "__main__":
-    worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
