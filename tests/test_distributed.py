@@ -258,7 +258,7 @@ def test_run_ranks_measures_what_is_sent():
     gradient the size of the model (plus loss, accuracy, stop flag), and the result is one process's."""
     from functools import partial
     from utils.distributed import run_ranks
-    from utils.learners.distributed import measure_meta_train
+    from utils.distributed_lab import measure_meta_train
     target = partial(measure_meta_train, make=_sine_learner, source=_sine_tasks, steps=5, meta_batch=4, warmup=2)
     ranks = run_ranks(target, 2, timeout_s=30)
     one = target(World())

@@ -15,55 +15,16 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["WORKLOADS", "BUILDERS", "make_sine", "sine_tasks", "make_conv4", "conv4_tasks", "add_arguments",
-           "distributed"]
+__all__ = ["add_arguments", "distributed"]
 
-#: name -> (meta-batch, what it is)
-WORKLOADS = {"sinusoid": (100, "MAML, MLP 1-40-40-1, 10-shot sinusoids"),
-             "conv4": (4, "MAML (2nd order), conv-4 64 ch, 5-way 1-shot 28x28, 15 queries")}
-
-
-def make_sine(device: str = "cpu"):
-    """Chapter 02's sinusoid MAML (second order, inner step 0.01), seed 0."""
-    import torch
-    from ..learners import MAML
-    from ..models import MLP
-    torch.manual_seed(0)
-    return MAML(MLP([1, 40, 40, 1]), inner_lr=0.01, outer_lr=4e-3, device=device, threads=1)
-
-
-def sine_tasks():
-    from ..learners import sinusoid_source
-    from ..tasks import SinusoidFamily
-    return sinusoid_source(SinusoidFamily(), 10, 10, seed=1)
-
-
-def make_conv4(device: str = "cpu"):
-    """Second-order MAML on conv-4 (64 channels, batch statistics per task), seed 0."""
-    import torch
-    from ..learners import MAML
-    from ..models import conv4_classifier
-    torch.manual_seed(0)
-    return MAML(conv4_classifier(5, hidden=64, track_running_stats=False), inner_lr=0.4, device=device, threads=1)
-
-
-def conv4_tasks():
-    """5-way 1-shot episodes with 15 queries of random 28×28 images (speed only)."""
-    import torch
-    from ..episodes import EpisodeSampler
-    from ..learners import episode_source
-    images = torch.rand(20 * 20, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    return episode_source(EpisodeSampler(images, torch.arange(20).repeat_interleave(20), 5, 1, 15, seed=2))
-
-
-BUILDERS = {"sinusoid": (make_sine, sine_tasks), "conv4": (make_conv4, conv4_tasks)}
+from ..distributed_lab import WORKLOADS
 
 
 def _run(workload: str, n: int, steps: int, warmup: int, device: str) -> dict:
     from functools import partial
     from ..distributed import World, run_ranks
-    from ..learners.distributed import measure_meta_train
-    make, tasks = BUILDERS[workload]
+    from ..distributed_lab import measure_meta_train
+    make, tasks = WORKLOADS[workload][2:]
     target = partial(measure_meta_train, make=partial(make, device), source=tasks, steps=steps,
                      meta_batch=WORKLOADS[workload][0], warmup=warmup)
     if n == 1:

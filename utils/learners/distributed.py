@@ -22,7 +22,7 @@ import torch
 
 from ..distributed import World, averaging_gradients, synced_batch_norm
 
-__all__ = ["ranks_in_step", "mean_over_ranks", "save_progress", "resume", "measure_meta_train"]
+__all__ = ["ranks_in_step", "mean_over_ranks", "save_progress", "resume"]
 
 #: Manifest ``kind`` of a meta-training checkpoint (it holds the optimizer and the history too).
 KIND = "meta-training progress"
@@ -79,29 +79,3 @@ def resume(learner, name: str, source, meta_batch: int) -> int:
     for _ in range(int(manifest["step"])):
         source(meta_batch)
     return int(manifest["step"])
-
-
-def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, warmup: int = 3) -> dict:
-    """Meta-train ``make()`` on ``source()`` (both called here, on this rank) for ``warmup`` then
-    ``steps`` outer steps with ``world``; what the timed steps cost and what they sent:
-
-    ``steps_per_s``; ``comm_share`` (fraction of the wall time inside collectives: sending and
-    waiting for the slowest rank); ``sent_per_step`` (numbers all-reduced per outer step: the
-    gradient, one per meta-parameter, and the step's loss, accuracy and stop flag); ``parameters``
-    (the model's); ``state`` (the model's state dict after training, to compare ranks and runs).
-
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
-    """
-    import time
-    from ..runtime import synchronize
-    learner, tasks = make(), source()
-    learner.meta_train(tasks, warmup, meta_batch, progress=False, world=world)
-    synchronize(learner.device)
-    world.comm_seconds, world.sent_numbers = 0.0, 0
-    start = time.perf_counter()
-    learner.meta_train(tasks, steps, meta_batch, progress=False, world=world)
-    synchronize(learner.device)
-    wall = time.perf_counter() - start
-    return dict(steps_per_s=steps / wall, comm_share=world.comm_seconds / wall, sent_per_step=world.sent_numbers / steps,
-                parameters=sum(p.numel() for p in learner.model.parameters()),
-                state={k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()})
