@@ -20,7 +20,7 @@ The communication is PyTorch's (gloo on CPU, NCCL on GPU; launched with ``torchr
 ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``); this module only
 decides what is sent and turns a failed collective into an error naming the rank that stopped.
 
-Taught in chapter 02, § 2 · Five ways to meet a new task.
+Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class World:
     def share(self, meta_batch: int) -> slice:
         """This rank's tasks of a meta-batch of ``meta_batch`` tasks (equal shares, in rank order).
 
-        Taught in chapter 02, § 2 · Five ways to meet a new task.
+        Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
         """
         if meta_batch % self.size:
             fits = [n for n in range(1, meta_batch + 1) if meta_batch % n == 0]
@@ -134,7 +134,7 @@ class World:
 def world_from_env(env=None) -> World | None:
     """The :class:`World` that torchrun's variables describe (``None`` when none is set).
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     env = os.environ if env is None else env
     if "WORLD_SIZE" not in env and "RANK" not in env:
@@ -158,7 +158,7 @@ def init_world(backend: str = "auto", timeout_s: float = 60.0, device="auto", en
     ``device`` is CUDA, else gloo), with ``timeout_s`` for rendezvous and every collective. Without
     torchrun's variables, or with one process, returns a one-process :class:`World` (no group).
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     world = world_from_env(env) or World()
     world.timeout_s = float(timeout_s)
@@ -216,7 +216,7 @@ def use_world(world: World | None):
 def launched(backend: str = "auto", timeout_s: float = 60.0, device="auto"):
     """``with launched() as world:`` — :func:`init_world`, make it current, leave the group after.
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     world = init_world(backend, timeout_s, device)
     try:
@@ -238,7 +238,7 @@ def average_gradients(params, world: World, what: str = "gradient all-reduce") -
     """Replace each parameter's ``.grad`` by its mean over the ranks: one all-reduce of a flat
     vector per dtype (the size of the model; a missing gradient counts as zeros).
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     params = [p for p in params if p.requires_grad]
     groups: dict = {}
@@ -295,7 +295,7 @@ def synced_batch_norm(model: nn.Module, world: World):
     statistics with them: what one process computes on the whole meta-batch. For learners whose
     tasks share the encoder's batch (metric learners); the MAML family normalises per task.
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, BatchStatNorm))]
     if not world.distributed or not norms:
@@ -327,7 +327,7 @@ def run_ranks(target, n: int, timeout_s: float = 60.0, device: str = "cpu") -> l
     ``target`` must be importable by the new processes (a module's function, or a
     ``functools.partial`` of one), not a function defined in a notebook cell.
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     import socket
     import tempfile

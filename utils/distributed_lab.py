@@ -5,13 +5,13 @@ and reports outer steps per second, the communication share of a step and how ma
 step all-reduces; :data:`WORKLOADS` are the learners it is timed on (functions importable by the
 processes :func:`utils.distributed.run_ranks` starts).
 
-Taught in chapter 02, § 2 · Five ways to meet a new task.
+Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
 """
 from __future__ import annotations
 
 from .distributed import World
 
-__all__ = ["measure_meta_train", "make_sine", "sine_tasks", "make_conv4", "conv4_tasks", "WORKLOADS"]
+__all__ = ["measure_meta_train", "measure_workloads", "make_sine", "sine_tasks", "make_conv4", "conv4_tasks", "WORKLOADS"]
 
 
 def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, warmup: int = 3) -> dict:
@@ -21,9 +21,10 @@ def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, 
     ``steps_per_s``; ``comm_share`` (fraction of the wall time inside collectives: sending and
     waiting for the slowest rank); ``sent_per_step`` (numbers all-reduced per outer step: the
     gradient, one per meta-parameter, and the step's loss, accuracy and stop flag); ``parameters``
-    (the model's); ``state`` (the model's state dict after training, to compare ranks and runs).
+    (the model's); ``loss`` (the meta-training loss of every outer step, warm-up included, averaged
+    over the ranks); ``state`` (the model's state dict after training, to compare ranks and runs).
 
-    Taught in chapter 02, § 2 · Five ways to meet a new task.
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
     """
     import time
     from .runtime import synchronize
@@ -36,7 +37,7 @@ def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, 
     synchronize(learner.device)
     wall = time.perf_counter() - start
     return dict(steps_per_s=steps / wall, comm_share=world.comm_seconds / wall, sent_per_step=world.sent_numbers / steps,
-                parameters=sum(p.numel() for p in learner.model.parameters()),
+                parameters=sum(p.numel() for p in learner.model.parameters()), loss=list(learner.history.loss),
                 state={k: v.detach().cpu().clone() for k, v in learner.model.state_dict().items()})
 
 
@@ -76,3 +77,13 @@ def conv4_tasks():
 #: name -> (meta-batch, what it is, make(device) -> learner, tasks() -> source): importable by spawned ranks.
 WORKLOADS = {"sinusoid": (100, "MAML, MLP 1-40-40-1, 10-shot sinusoids", make_sine, sine_tasks),
              "conv4": (4, "MAML (2nd order), conv-4 64 ch, 5-way 1-shot 28x28, 15 queries", make_conv4, conv4_tasks)}
+
+
+def measure_workloads(world: World, steps: dict, warmup: int = 2) -> dict:
+    """:func:`measure_meta_train` of each workload named in ``steps`` (name -> timed outer steps) of
+    :data:`WORKLOADS`, one after the other on the same ranks: name -> its figures.
+
+    Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
+    """
+    return {name: measure_meta_train(world, WORKLOADS[name][2], WORKLOADS[name][3], n, WORKLOADS[name][0], warmup)
+            for name, n in steps.items()}

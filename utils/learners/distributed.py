@@ -12,7 +12,7 @@
 
 The collectives themselves are :mod:`utils.distributed`'s (``torch.distributed``).
 
-Taught in chapter 02, § 2 · Five ways to meet a new task.
+Taught in chapter 02, § 14 · Past one machine: the outer loop across processes.
 """
 from __future__ import annotations
 
