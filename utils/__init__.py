@@ -34,9 +34,11 @@ Tasks and data
 Models and learning
     - :mod:`utils.models`       MLP, conv-4 backbone, classifiers
     - :mod:`utils.training`     supervised ``fit`` / ``evaluate``; ``cosine_schedule`` for ``meta_train``
+    - :mod:`utils.distributed`  meta-training across processes: torchrun's world, gradient averaging, synced batch norm
     - :mod:`utils.learners`     every learner behind one protocol (``Learner``: ``meta_train``, ``adapt`` /
       ``evaluate_task``, ``state_dict`` / ``load_state_dict``, ``variant``), one module per family:
-      ``base``, ``inner_loop`` (``Adaptation`` and the one inner loop), ``folded``, ``maml`` (MAML,
+      ``base``, ``distributed`` (the outer loop over ranks, resumable checkpoints), ``inner_loop``
+      (``Adaptation`` and the one inner loop), ``folded``, ``maml`` (MAML,
       first-order MAML, ANIL, Meta-SGD, Reptile), ``metric`` (ProtoNet, matching networks, ProtoMAML),
       ``blackbox`` (CNP, support attention), ``learned_optimizer``, ``finetune`` (the fine-tuning
       baseline), ``evaluate`` (mean ± 95 % CI over test tasks), ``ensemble`` (adapted ensembles)
@@ -48,6 +50,7 @@ Model-to-model maps
 
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
     - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
+    - :mod:`utils.distributed_lab` what meta-training on several processes costs and sends (chapter 02)
     - :mod:`utils.meta_costs`   what a meta-iteration costs (memory, work) and what adaptation moves
     - :mod:`utils.families`     chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
@@ -69,9 +72,9 @@ ENGINE_MODULES = (
     "vocab", "chapters",
     "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "chapter",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
-    "models", "training", "learners",
+    "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
+    "sinusoid_lab", "distributed_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")
+KIT_MODULES = ("sinusoid_lab", "distributed_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")

@@ -71,8 +71,11 @@ def logic_source(fn) -> str:
 
 
 def save_checkpoint(name: str, state: dict, manifest: dict) -> Path:
-    """Write ``NAME.pt`` and ``NAME.json`` atomically; returns the manifest's path."""
+    """Write ``NAME.pt`` and ``NAME.json`` atomically; returns the manifest's path. In a run launched
+    on several processes (torchrun sets ``RANK``) only rank 0 writes; the others return the path."""
     d = checkpoint_dir()
+    if os.environ.get("RANK", "0") != "0":
+        return d / f"{name}.json"
     atomic_torch_save(state, d / f"{name}.pt")
     return atomic_write_text(d / f"{name}.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 

@@ -9,6 +9,8 @@
 * ``lake``            — 20-way within-alphabet one-shot error on held-out alphabets: meta-train on one
   shipped minimal Omniglot set, test on the other's new alphabets (``utils.lake``); per run and
   overall on the official runs of ``all_runs.zip`` when present.
+* ``distributed``     — outer steps per second on 1 .. N processes (torch.distributed), scaling efficiency
+  and communication share (:mod:`utils.course.bench_distributed`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import time
 
 import torch
 
+from .bench_distributed import add_arguments as _distributed_arguments, distributed
 from .bench_maml import add_arguments as _maml_throughput_arguments, maml_throughput
 from ..episodes import EpisodeSampler
 from ..learners import ANIL, MAML, FineTuneBaseline, ProtoNet, episode_source, sinusoid_source
@@ -239,7 +242,7 @@ def train_loop(args) -> dict:
 
 
 BENCHMARKS = {"maml-throughput": maml_throughput, "sinusoid": sinusoid, "glyphs": glyphs, "lake": lake,
-              "train-loop": train_loop}
+              "train-loop": train_loop, "distributed": distributed}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "thread policy, utils.runtime.threads_for)")
         if name == "maml-throughput":
             _maml_throughput_arguments(s)
+        if name == "distributed":
+            _distributed_arguments(s)
         if name == "sinusoid":
             s.add_argument("--budget", type=float, default=90.0, help="meta-training seconds per method")
             s.add_argument("--inner-lr", type=float, default=0.01)

@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--methods", nargs="+", default=None, choices=list(SINE_METHODS) + [REPTILE_SGD],
                    help="ch02-sine only (default: all five methods but the Reptile SGD variant)")
+    t.add_argument("--nproc", type=int, default=None, help="meta-train on N processes (starts torchrun; gloo/NCCL)")
+    t.add_argument("--iterations", type=int, default=None, help="ch02-sine smoke run: only the first N steps")
     sc = sub.add_parser("ship-cache", help=COMMANDS["ship-cache"])
     sc.add_argument("chapters", nargs="*", default=["01", "02", "03"])
     return p
@@ -349,7 +351,7 @@ def cmd_book(args) -> int:
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
             "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
             "progress": cmd_progress, "check-tests": cmd_check_tests, "book": cmd_book,
-            "train": lambda a: importlib.import_module("utils.course.shipping").train(a.recipe, a.seeds, a.methods),
+            "train": lambda a: importlib.import_module("utils.course.shipping").train_command(a),
             "ship-cache": lambda a: importlib.import_module("utils.course.shipping").ship_cache(a.chapters)}
 
 

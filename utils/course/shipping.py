@@ -9,33 +9,99 @@
 
 The Omniglot ProtoNet is shipped by ``python -m utils.course bench lake --save-checkpoint``.
 Every checkpoint is written by one writer, :func:`utils.checkpoints.save_checkpoint`.
+
+Across processes (issue 28): ``torchrun --nproc_per_node N -m utils.course train ch02-sine ...`` (or
+``train ... --nproc N``, which starts torchrun) meta-trains with ``N`` ranks (:mod:`utils.distributed`:
+the meta-batch split over them, gradients averaged); rank 0 alone prints and writes the checkpoint,
+the same file a one-process run writes and chapters load through :func:`utils.trained.trained`.
+``--iterations N`` (``ch02-sine``, at most the cosine schedule's first piece) trains only the start
+of the full run, for a smoke test; it writes into ``$COURSE_CHECKPOINT_DIR`` only, never over the
+shipped checkpoints.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
-__all__ = ["TRAINABLE", "train", "ship_cache"]
+__all__ = ["TRAINABLE", "train", "train_command", "ship_cache"]
 
 #: The recipe groups ``train`` re-creates.
 TRAINABLE = ("ch02-sine", "ch03-cnp", "ch03-lopt")
 
 
-def train(recipe: str, seeds, methods=None) -> int:
-    """Train and save the full-mode checkpoints of ``recipe`` for ``seeds``; print one JSON line each."""
+def train_command(args) -> int:
+    """``course train`` from its parsed arguments (``--nproc N > 1`` outside torchrun: start torchrun)."""
+    nproc, iterations = getattr(args, "nproc", None), getattr(args, "iterations", None)
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        argv = ["train", args.recipe, "--seeds", *map(str, args.seeds)]
+        argv += ["--methods", *args.methods] if args.methods else []
+        argv += ["--iterations", str(iterations)] if iterations else []
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               f"--nproc_per_node={nproc}", "-m", "utils.course", *argv]).returncode
+    return train(args.recipe, args.seeds, args.methods, iterations=iterations)
+
+
+def train(recipe: str, seeds, methods=None, iterations: int | None = None) -> int:
+    """Train and save the full-mode checkpoints of ``recipe`` for ``seeds``; print one JSON line each
+    (rank 0). Under torchrun, every rank takes part (:func:`utils.distributed.launched`)."""
     import torch
+    from ..distributed import launched
+    from ..errors import course_error
     torch.set_num_threads(1)
+    if iterations is not None and recipe != "ch02-sine":
+        raise course_error("--iterations", "the ch02-sine recipe", recipe, "drop --iterations for this recipe")
+    if recipe == "ch03-lopt" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise course_error("ch03-lopt with several ranks", "a learner meta-trained by Learner.meta_train",
+                           "the learned optimiser's own single-process loop", "train it with one process")
     base = f"OMP_NUM_THREADS=1 python -m utils.course train {recipe}"
-    for seed in seeds:
-        if recipe == "ch02-sine":
-            from ..sinusoid_lab import SINE_METHODS, train_sine_checkpoint
-            for method in methods or SINE_METHODS:
-                m = train_sine_checkpoint(method, seed, f"{base} --seeds {seed} --methods '{method}'")
-                print(json.dumps({k: m[k] for k in ("name", "seconds", "metric")}), flush=True)
-        else:
-            from ..families import train_checkpoint
-            m = train_checkpoint(recipe[len("ch03-"):], seed, f"{base} --seeds {seed}")
-            print(json.dumps({k: m[k] for k in ("name", "seconds")}), flush=True)
+    with launched(backend="gloo" if recipe == "ch02-sine" else "auto") as world:
+        for seed in seeds:
+            if recipe == "ch02-sine":
+                from ..sinusoid_lab import SINE_METHODS, train_sine_checkpoint
+                for method in methods or SINE_METHODS:
+                    cmd = f"{base} --seeds {seed} --methods '{method}'"
+                    if iterations is not None:
+                        m = _smoke(method, seed, iterations, f"{cmd} --iterations {iterations}", world)
+                    else:
+                        m = train_sine_checkpoint(method, seed, cmd)
+                    _report(world, m, ("name", "seconds", "metric", "iterations", "world_size"))
+            else:
+                from ..families import train_checkpoint
+                m = train_checkpoint(recipe[len("ch03-"):], seed, f"{base} --seeds {seed}")
+                _report(world, m, ("name", "seconds"))
     return 0
+
+
+def _report(world, manifest: dict, keys) -> None:
+    if world.main:
+        print(json.dumps({k: manifest[k] for k in keys if k in manifest}), flush=True)
+
+
+def _smoke(method: str, seed: int, iterations: int, command: str, world) -> dict:
+    """The first ``iterations`` steps of the full-mode run of ``method`` (exactly those of the full run),
+    saved as its checkpoint in ``$COURSE_CHECKPOINT_DIR``; the manifest records the steps done."""
+    import time
+    import torch
+    from ..cache import settings_key
+    from ..checkpoints import CURVE_HEAD, save_checkpoint
+    from ..errors import course_error
+    from ..runtime import CHECKPOINT_DIR_ENV
+    from ..sinusoid_lab import make_sine_learner, sine_code_version, sine_name, sine_recipe, train_sine_learner
+    if not os.environ.get(CHECKPOINT_DIR_ENV):
+        raise course_error("--iterations", f"{CHECKPOINT_DIR_ENV} set to a scratch folder", "it unset (the shipped "
+                           "data/checkpoints would be replaced by a short run)", f"export {CHECKPOINT_DIR_ENV}=/tmp/ck")
+    settings = sine_recipe(method)
+    learner = make_sine_learner(settings, seed)
+    start = time.perf_counter()
+    curve = train_sine_learner(learner, settings, seed, iterations=iterations)
+    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
+                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
+                    iterations=len(curve), world_size=world.size, curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
+                    seconds=round(time.perf_counter() - start, 2), torch=torch.__version__)
+    save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
+    return manifest
 
 
 def ship_cache(chapters) -> int:

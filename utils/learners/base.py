@@ -21,8 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..cache import cpu_copy
+from ..distributed import current_world
 from ..errors import course_error
 from ..vocab import TaskSource, split_batch
+from .distributed import mean_over_ranks, ranks_in_step, resume, save_progress
 from ..runtime import synchronize
 
 __all__ = ["Learner", "MetaHistory", "episode_source", "sinusoid_source"]
@@ -78,9 +80,14 @@ class Learner:
     optimizer: torch.optim.Optimizer
     _STATE_KEYS = ("model", "inner_lr", "optimizer", "history")
 
+    #: Whether the tasks of a meta-batch pass through the network together (their batch norm then
+    #: shares statistics over the meta-batch, synced over ranks); the MAML family adapts task by task.
+    TASKS_SHARE_BATCH = True
+
     def meta_train(self, source: TaskSource, iterations: int, meta_batch: int = 4, progress: bool = True,
                    time_budget_s: float | None = None,
-                   schedule: Callable[[int], float] | None = None) -> MetaHistory:
+                   schedule: Callable[[int], float] | None = None, *, world=None,
+                   checkpoint: str | None = None, checkpoint_every: int = 100) -> MetaHistory:
         """Run ``iterations`` outer steps on batches of ``meta_batch`` tasks from ``source``.
 
         Stops early once ``time_budget_s`` seconds have passed (if given). ``schedule(i)`` (if
@@ -88,27 +95,47 @@ class Learner:
         are when called, for outer step ``i = 0 .. iterations - 1``; they are restored afterwards.
         Returns a :class:`MetaHistory` (appended to the learner's ``history``).
 
+        ``world`` (a :class:`utils.distributed.World`; default :func:`utils.distributed.current_world`,
+        ``None`` outside a torchrun launch): with several ranks, every rank draws the same meta-batch
+        from ``source`` (seeded alike), keeps its share of the tasks and the ranks average their
+        gradients before each outer step (:mod:`utils.learners.distributed`): the one-process run,
+        spread over processes. ``checkpoint``: a name in ``data/checkpoints`` (``$COURSE_CHECKPOINT_DIR``)
+        that rank 0 writes every ``checkpoint_every`` steps and at the end; when it exists, training
+        resumes from it (with any number of ranks) and ``iterations`` counts the whole run.
+
         Taught in chapter 02, § 2 · Five ways to meet a new task.
         """
-        hist = getattr(self, "history", None) or MetaHistory()
-        self.history = hist
+        world = current_world() if world is None else world
+        share = world.share(meta_batch) if world is not None and world.distributed else None
+        self.history = getattr(self, "history", None) or MetaHistory()
+        first = resume(self, checkpoint, source, meta_batch) if checkpoint else 0
+        hist = self.history
         offset = hist.total_seconds
         groups = self.optimizer.param_groups
         base = [g["lr"] for g in groups]
         start = time.perf_counter()
+        show = progress and (world is None or world.main)
         try:
-            for i in tqdm(range(iterations), desc=type(self).__name__, disable=not progress, leave=False):
-                if schedule is not None:
-                    factor = schedule(i)
-                    for g, lr0 in zip(groups, base):
-                        g["lr"] = lr0 * factor
-                batch = split_batch(source(meta_batch), self.device)
-                loss, acc = self.meta_step(batch)
-                hist.loss.append(loss)
-                hist.accuracy.append(acc)
-                hist.seconds.append(offset + time.perf_counter() - start)
-                if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
-                    break
+            with ranks_in_step(self, world):
+                for i in tqdm(range(first, iterations), desc=type(self).__name__, disable=not show, leave=False):
+                    if schedule is not None:
+                        factor = schedule(i)
+                        for g, lr0 in zip(groups, base):
+                            g["lr"] = lr0 * factor
+                    batch = split_batch(source(meta_batch), self.device)
+                    if share is not None:
+                        world.step, batch = i, tuple(t[share] for t in batch)
+                    loss, acc = self.meta_step(batch)
+                    over = time_budget_s is not None and time.perf_counter() - start > time_budget_s
+                    if share is not None:
+                        loss, acc, over = mean_over_ranks(world, loss, acc, over)
+                    hist.loss.append(loss)
+                    hist.accuracy.append(acc)
+                    hist.seconds.append(offset + time.perf_counter() - start)
+                    if checkpoint and (over or (i + 1) % checkpoint_every == 0 or i + 1 == iterations):
+                        save_progress(self, checkpoint, i + 1, iterations, meta_batch, world)
+                    if over:
+                        break
         finally:
             for g, lr0 in zip(groups, base):
                 g["lr"] = lr0

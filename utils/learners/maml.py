@@ -78,6 +78,9 @@ class MAML(Learner):
         self.history = None
 
     VARIANT_SETTINGS = ("first_order", "adapt", "inner_steps", "eval_steps", "chunk_size", "vectorize")
+    #: Each task adapts and is normalised on its own (batch statistics per task): across ranks only
+    #: the gradients are shared (:mod:`utils.learners.distributed`).
+    TASKS_SHARE_BATCH = False
 
     @property
     def inner_steps(self) -> int:
