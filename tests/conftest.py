@@ -63,7 +63,7 @@ FILE_MARKERS = {
                      "test_run_artefacts.py", "test_sandbox.py"], ("machinery",)),
     **dict.fromkeys(["test_notebooks.py", "test_nbval.py", "test_sync.py"], ("notebooks",)),
     **dict.fromkeys(["test_attacks.py", "test_exchange.py", "test_grade.py", "test_integrity.py",
-                     "test_roundtrip.py", "test_wrong_answers.py"], ("grading",)),
+                     "test_roundtrip.py", "test_wrong_answers.py", "test_limits.py"], ("grading",)),
     "test_book.py": ("notebooks", "browser"),
     "test_jupyterlab.py": ("browser",),
     "test_widgets_browser.py": ("browser",),

@@ -320,8 +320,9 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
     ok, info = sandbox_status()
     if sandbox is True and not ok:
         raise course_error("the grading sandbox", "bubblewrap able to isolate the kernel",
-                           info, "install bubblewrap (apt-get install bubblewrap) on Linux, or "
-                           "pass --unsafe to grade without isolation")
+                           info, "install bubblewrap (apt-get install bubblewrap) on Linux and allow "
+                           "unprivileged user namespaces; or opt out knowingly: --unsafe (course "
+                           "autograde), COURSE_SANDBOX=off (nbgrader autograde, Formgrader)")
     sandboxed = ok and sandbox is not False
     note = "" if sandboxed else "ran UNSANDBOXED: " + (info if not ok else "sandbox switched off")
     limits = limits or default_limits()
