@@ -136,6 +136,18 @@ def _copy_db(src: Path, dst: Path) -> None:
     a.close()
 
 
+def _remove_stale_copies(course: Path) -> None:
+    """Gradebook copies left by a run that was killed (its process is gone): never used again."""
+    for p in course.glob(".gradebook.db.autograde-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            p.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
 def _release_and_source(course: Path, assignment: str):
     from .notebooks import read_notebook
 
@@ -175,6 +187,7 @@ def autograde_course(course: str | Path, assignment: str, *, students: list[str]
         env = course_env(extra={SANDBOX_ENV: "require" if ok else "off",
                                 GRADING_NOTES_ENV: str(notes_dir)})
         db, db_copy = course / "gradebook.db", course / f".gradebook.db.autograde-{os.getpid()}"
+        _remove_stale_copies(course)
         try:
             for student in who:
                 try:
