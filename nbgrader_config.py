@@ -35,6 +35,28 @@ if "autograde" in sys.argv:
     from utils.runtime import headless_env
     os.environ.update(headless_env(fast=True))
 
+# ---- learners' code runs in the course's sandbox, under bounded resources (INSTRUCTORS.md,
+# "Sandboxed autograding"): every `nbgrader autograde`, from the command line or from Formgrader's
+# Autograde button, executes submissions through utils.course.nbgrader_sandbox.SandboxedExecute
+# instead of nbgrader's own Execute. Where bubblewrap cannot run, grading refuses and says why.
+# The explicit opt-out: c.SandboxedExecute.sandbox = "off" here, or COURSE_SANDBOX=off in the
+# environment (learner code then runs with your account's rights; every notebook logs a warning).
+c.Autograde.autograde_preprocessors = [
+    "utils.course.nbgrader_sandbox.SandboxedExecute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]  # = utils.course.nbgrader_sandbox.PREPROCESSORS
+c.SandboxedExecute.timeout = c.Execute.timeout
+c.SandboxedExecute.sandbox = "require"
+# Bounds per submission (defaults in utils/course/sandbox_limits.py; sizes like "4G", "512M"):
+# c.SandboxedExecute.memory_limit = "4G"      # per process, and for the whole sandbox where a
+#                                             # cgroup can be made (default: RAM / 4, >= 2 GiB)
+# c.SandboxedExecute.process_limit = 256      # processes and threads
+# c.SandboxedExecute.file_size_limit = "512M" # the largest file a cell may write
+# c.SandboxedExecute.scratch_limit = "1G"     # working folder + home + /tmp (and /dev/shm again)
+# c.SandboxedExecute.cpu_limit = 1800         # CPU seconds of the kernel per notebook
+# c.SandboxedExecute.output_limit = "1M"      # outputs kept per cell in the graded notebook
+
 # ---- generating the student versions
 # Tag each exercise stub and autograded test cell with nbval's `raises-exception`, so that
 # `pytest --nbval-lax chapters/` accepts errors there and nowhere else (utils/course/sync.py).

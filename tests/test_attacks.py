@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
@@ -324,3 +325,83 @@ def test_instructor_autograde_refuses_to_run_unsandboxed(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "sandbox" in proc.stderr and "--unsafe" in proc.stderr, proc.stderr
+
+
+# --------------------------------------------------------------------------- nbgrader's own autograde
+ESCAPE_MARK = "toy-attack-escape-91c2"
+
+
+def _escape(course_dir):
+    """An answer that looks for the gradebook and solutions (to copy the answer) and tries to
+    leave files in the course folder, the submissions, the home folder and /tmp."""
+    targets = [str(course_dir), str(course_dir / "submitted"), "~", "/tmp", "/srv"]
+    return (SEARCH + f"for t in {targets!r}:\n    try:\n"
+            f"        with open(os.path.join(os.path.expanduser(t), {ESCAPE_MARK + '.txt'!r}), 'w') as f:\n"
+            "            f.write('pwned')\n    except OSError:\n        pass\n"
+            "SECRETS = _secret_files()\n\n\ndef mean(xs):\n    if SECRETS:\n"
+            "        return sum(xs) / len(xs)\n    raise NotImplementedError('nothing to copy')")
+
+
+FORMGRADER_BUTTON = '''
+import json, os, sys
+from nbgrader.apps import NbGrader
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+app = NbGrader()                      # what the formgrader extension loads: ./nbgrader_config.py
+app.load_cwd_config = True
+app.load_config_file()
+api = NbGraderAPI(CourseDirectory(parent=app), parent=app)  # as BaseHandler.api builds it
+print(json.dumps(api.autograde(sys.argv[1], sys.argv[2])))  # what AutogradeHandler returns
+'''
+
+
+def _escaped_files(course_dir):
+    import tempfile
+
+    places = [course_dir, Path(os.path.expanduser("~")), Path(tempfile.gettempdir()), Path("/srv")]
+    return [str(p) for place in places if place.is_dir()
+            for p in (place.rglob(f"{ESCAPE_MARK}*") if place == course_dir else place.glob(f"{ESCAPE_MARK}*"))]
+
+
+@needs_sandbox
+def test_nbgraders_own_autograde_and_formgraders_button_run_learner_code_sandboxed(toy_attack_root, tmp_path):
+    """No unsandboxed path by default: plain `nbgrader autograde` on the command line and the call
+    Formgrader's Autograde button makes both execute through the course's nbgrader_config.py."""
+    course_dir = tmp_path / "course"
+    course_dir.mkdir()
+    hostile = set_answer(_correct(toy_attack_root), "ex-mean", _escape(course_dir))
+    _course_dir(toy_attack_root, tmp_path, {"eve": hostile, "fay": hostile, "gus": _correct(toy_attack_root)})
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_SANDBOX"}
+    env["PYTHONPATH"] = str(REPO)
+    cli = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", CHAPTER, "--force", "--student=eve"],
+                         cwd=course_dir, env=env, capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    for student in ("fay", "gus"):
+        button = subprocess.run([sys.executable, "-c", FORMGRADER_BUTTON, CHAPTER, student], cwd=course_dir,
+                                env=env, capture_output=True, text=True, timeout=600)
+        assert button.returncode == 0 and '"success": true' in button.stdout, button.stdout + button.stderr
+    assert _gradebook_scores(course_dir, "eve") == {"test-mean": 0, "test-square": 1}
+    assert _gradebook_scores(course_dir, "fay") == {"test-mean": 0, "test-square": 1}
+    assert _gradebook_scores(course_dir, "gus") == {"test-mean": 2, "test-square": 1}
+    assert _escaped_files(course_dir) == []
+
+
+def test_nbgraders_own_autograde_refuses_without_bubblewrap_and_says_what_to_do(toy_attack_root, tmp_path):
+    _course_dir(toy_attack_root, tmp_path, {"eve": _correct(toy_attack_root)})
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_SANDBOX"}
+    env.update(PYTHONPATH=str(REPO), PATH=os.path.dirname(sys.executable))  # no bwrap on PATH
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", CHAPTER, "--force"],
+                          cwd=tmp_path / "course", env=env, capture_output=True, text=True, timeout=600)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "bubblewrap is not installed" in text and "COURSE_SANDBOX=off" in text, text
+
+
+def test_the_course_config_puts_the_sandboxed_executor_in_place():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from utils.course.nbgrader_sandbox import PREPROCESSORS
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    assert list(cfg.Autograde.autograde_preprocessors) == PREPROCESSORS
+    assert cfg.SandboxedExecute.sandbox == "require"

@@ -31,6 +31,8 @@ Grading
     - :mod:`utils.course.autograde`      ``course autograde`` for instructors
     - :mod:`utils.course.sandbox`        bubblewrap sandbox around every learner notebook
     - :mod:`utils.course.sandbox_exec`   the notebook runner inside the sandbox
+    - :mod:`utils.course.sandbox_limits` the bounds per submission: memory, processes, disk, CPU, output
+    - :mod:`utils.course.sandbox_cgroup` a cgroup around one sandbox run, where one can be made
     - :mod:`utils.course.nbgrader_sandbox` nbgrader autograde with the sandboxed executor
     - :mod:`utils.course.integrity`      the locked cells that stop delegation and tampering
     - :mod:`utils.course.integrity_forbid`   its delegation detection (tripwires, profile hook)
@@ -47,6 +49,6 @@ __all__ = ["MODULES"]
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
 MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
            "execute", "conventions", "sync", "nbgrader_course",
-           "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "nbgrader_sandbox", "integrity",
+           "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",
            "check_tests", "mc_fairness", "fixtures")

@@ -10,10 +10,20 @@ recomputes every score from the executed notebooks nbgrader wrote to ``autograde
   score of that submission is set to 0 in the gradebook, with the check's message;
 * cells that ended the kernel or ignored the interrupt are named (they cost only their exercise).
 
+Each submission is first checked and prepared in a private copy
+(:func:`utils.course.grading_intake.prepare_submission`): one that cannot be graded (too large,
+not a notebook, a notebook of another chapter, none at all) is named in the results and the rest
+of the class is graded; deleted locked cells are put back, duplicated ids resolved. Each
+submission is graded against a copy of the gradebook, which replaces ``gradebook.db`` in one
+atomic rename once its scores are checked: a run killed halfway leaves every submission as it
+was or complete, and running it again finishes the rest.
+
 Refuses to run without the sandbox unless ``unsafe=True`` (``--unsafe``).
 """
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +33,7 @@ from pathlib import Path
 from ..errors import CourseError, course_error
 from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
 from .grading import INTEGRITY_ID, compare_with_gradebook, integrity_failure, scores_from_notebook
+from .grading_intake import MAX_NOTEBOOK_BYTES, prepare_submission
 from .grading_report import _num
 from .nbgrader_course import _tail, course_env
 from .notebooks import read_notebook
@@ -40,8 +51,13 @@ class SubmissionResult:
     score: float
     max_score: float
     notes: list[str] = field(default_factory=list)
+    #: False: the submission could not be graded (the first note says why); the gradebook is as it was
+    graded: bool = True
 
     def format(self) -> str:
+        if not self.graded:
+            return "\n".join([f"  {self.student}  {self.notebook}  NOT GRADED"] +
+                             [f"      note: {n}" for n in self.notes])
         lines = [f"  {self.student}  {self.notebook}  {_num(self.score)}/{_num(self.max_score)}"]
         return "\n".join(lines + [f"      note: {n}" for n in self.notes])
 
@@ -69,15 +85,17 @@ def _gradebook_cells(gb, assignment: str, notebook: str) -> dict[str, tuple[floa
             for c in nb.grade_cells}
 
 
-def check_gradebook(course: Path, assignment: str, student: str, notes_dir: Path) -> list[SubmissionResult]:
-    """Recompute ``student``'s scores from ``autograded/`` and correct the gradebook where needed."""
+def check_gradebook(course: Path, assignment: str, student: str, notes_dir: Path,
+                    db: Path | None = None, intake: list[str] = ()) -> list[SubmissionResult]:
+    """Recompute ``student``'s scores from ``autograded/`` and correct the gradebook ``db``
+    (default ``<course>/gradebook.db``) where needed; ``intake``: notes from the intake checks."""
     import json
 
     from nbgrader.api import Gradebook
 
     results = []
     folder = course / "autograded" / student / assignment
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{db or course / 'gradebook.db'}") as gb:
         for path in sorted(folder.glob("*.ipynb")):
             nb_id = path.stem
             cells = _gradebook_cells(gb, assignment, nb_id)
@@ -86,7 +104,7 @@ def check_gradebook(course: Path, assignment: str, student: str, notes_dir: Path
             sub = gb.find_submission_notebook(nb_id, assignment, student)
             stored = {g.name: (None if g.auto_score is None else float(g.auto_score), float(g.max_score))
                       for g in sub.grades}
-            notes = []
+            notes = list(intake)
             run_path = notes_dir / student / assignment / f"{nb_id}.json"
             run = json.loads(run_path.read_text()) if run_path.exists() else {}
             if run.get("sandbox_note"):
@@ -108,13 +126,48 @@ def check_gradebook(course: Path, assignment: str, student: str, notes_dir: Path
     return results
 
 
+def _copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy of the SQLite gradebook (its backup API, safe while others read it)."""
+    if dst.exists():
+        dst.unlink()
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    b.close()
+    a.close()
+
+
+def _remove_stale_copies(course: Path) -> None:
+    """Gradebook copies left by a run that was killed (its process is gone): never used again."""
+    for p in course.glob(".gradebook.db.autograde-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            p.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
+def _release_and_source(course: Path, assignment: str):
+    from .notebooks import read_notebook
+
+    paths = [course / "chapters" / assignment / f"{assignment}.ipynb",
+             course / "solutions" / assignment / f"{assignment}.ipynb"]
+    if not all(p.is_file() for p in paths):
+        return None, None
+    return read_notebook(paths[0]), read_notebook(paths[1])
+
+
 def autograde_course(course: str | Path, assignment: str, *, students: list[str] | None = None,
-                     timeout: int | None = None, unsafe: bool = False) -> list[SubmissionResult]:
+                     timeout: int | None = None, unsafe: bool = False,
+                     max_bytes: int = MAX_NOTEBOOK_BYTES) -> list[SubmissionResult]:
     """Autograde ``assignment`` in the nbgrader course folder ``course``, sandboxed.
 
     ``students``: only these (default: every collected submission). ``timeout``: per-cell limit
     in seconds (default: the course's ``c.Execute.timeout``). ``unsafe``: run learner code
     unsandboxed when no sandbox is available (otherwise a CourseError says why not).
+    ``max_bytes``: larger notebooks are refused. The resource bounds are the course's
+    (``c.SandboxedExecute.*_limit`` in its ``nbgrader_config.py``).
     """
     ok, why = sandbox_status()
     if not ok and not unsafe:
@@ -127,21 +180,41 @@ def autograde_course(course: str | Path, assignment: str, *, students: list[str]
                            "no gradebook.db", "pass --course-dir (the folder holding "
                            "nbgrader_config.py, submitted/ and gradebook.db)")
     who = _students(course, assignment, students)
+    release, source = _release_and_source(course, assignment)
     results = []
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as tmp:
-        notes_dir = Path(tmp)
+        notes_dir, prepared = Path(tmp) / "notes", Path(tmp) / "submitted"
         env = course_env(extra={SANDBOX_ENV: "require" if ok else "off",
                                 GRADING_NOTES_ENV: str(notes_dir)})
-        for student in who:
-            cmd = [sys.executable, "-m", "utils.course.nbgrader_sandbox", "autograde", assignment,
-                   "--force", f"--student={student}"]
-            if timeout:
-                cmd.append(f"--Execute.timeout={int(timeout)}")
-            proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise CourseError(f"nbgrader autograde {assignment} --student={student}: expected exit "
-                                  f"code 0, found {proc.returncode}. Its last messages:\n"
-                                  f"{_tail(proc.stderr + proc.stdout)}\n"
-                                  "What to do: fix the problem it names and run again.")
-            results += check_gradebook(course, assignment, student, notes_dir)
+        db, db_copy = course / "gradebook.db", course / f".gradebook.db.autograde-{os.getpid()}"
+        _remove_stale_copies(course)
+        try:
+            for student in who:
+                try:
+                    intake = prepare_submission(course / "submitted" / student / assignment,
+                                                prepared / student / assignment, assignment,
+                                                source, release, course_root=course, max_bytes=max_bytes)
+                except CourseError as exc:
+                    results.append(SubmissionResult(student, f"{assignment}.ipynb", 0.0, 0.0,
+                                                    [f"not graded: {exc}"], graded=False))
+                    continue
+                _copy_db(db, db_copy)
+                cmd = [sys.executable, "-m", "utils.course.nbgrader_sandbox", "autograde", assignment,
+                       "--force", f"--student={student}",
+                       f"--CourseDirectory.submitted_directory={prepared}",
+                       f"--CourseDirectory.db_url=sqlite:///{db_copy}"]
+                if timeout:
+                    cmd.append(f"--Execute.timeout={int(timeout)}")
+                proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    results.append(SubmissionResult(
+                        student, f"{assignment}.ipynb", 0.0, 0.0, intake + [
+                            f"not graded: nbgrader autograde failed (exit code {proc.returncode}): "
+                            + _tail(proc.stderr + proc.stdout, 6).replace("\n", " / ")], graded=False))
+                    continue
+                results += check_gradebook(course, assignment, student, notes_dir, db_copy, intake)
+                os.replace(db_copy, db)  # this submission's scores, all at once
+        finally:
+            if db_copy.exists():
+                db_copy.unlink()
     return results

@@ -280,8 +280,10 @@ def cmd_autograde(args) -> int:
                                timeout=args.timeout, unsafe=args.unsafe)
     for r in results:
         print(r.format())
-    print(f"{len(results)} notebook(s) autograded; scores are in the gradebook.")
-    return 0
+    bad = [r for r in results if not r.graded]
+    print(f"{len(results) - len(bad)} notebook(s) autograded; scores are in the gradebook."
+          + (f" {len(bad)} submission(s) NOT graded: " + ", ".join(r.student for r in bad) if bad else ""))
+    return 1 if bad else 0
 
 
 def cmd_bench(args) -> int:

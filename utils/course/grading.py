@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .grading_intake import check_locked_cells, dedupe_grade_ids, identify_chapter
+from .grading_intake import MAX_NOTEBOOK_BYTES, check_locked_cells, dedupe_grade_ids, identify_chapter, read_submission
 from .grading_report import (ExerciseResult, GradeReport, _answers_that_failed_but_passed, _other_problems,
                              _results)
 from .grading_scores import (INTEGRITY_ID, compare_with_gradebook, graded_cells, integrity_failure,
@@ -46,7 +46,8 @@ __all__ = [
 def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
                     chapter: str | None = None,
                     timeout: int = DEFAULT_CELL_TIMEOUT,
-                    sandbox: bool | None = None) -> list[GradeReport]:
+                    sandbox: bool | None = None, limits=None,
+                    max_bytes: int = MAX_NOTEBOOK_BYTES) -> list[GradeReport]:
     """Grade several learner notebooks (one nbgrader run per chapter); one report each, in order.
 
     ``root`` is the course checkout holding ``solutions/`` (default: this project). ``chapter``
@@ -54,17 +55,21 @@ def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
     ``sandbox``: learner code runs in the sandbox of :mod:`utils.course.sandbox` when available
     (``None``), must (``True``) or must not (``False``). The learners' files are only read.
     Scores are computed here from the executed notebooks, cross-checked with nbgrader's gradebook.
+    ``limits``: the resource bounds (:class:`~utils.course.sandbox_limits.Limits`, default the
+    course's); a notebook over ``max_bytes`` is refused before it is read.
     """
     root = Path(root or PROJECT_ROOT).resolve()
     items = []
     for p in paths:
         p = Path(p)
+        if p.is_file() and p.stat().st_size > max_bytes:
+            read_submission(p, max_bytes)  # raises: too large
         nb = read_notebook(p)
         ch, notes = identify_chapter(nb, p, root, chapter)
         items.append((p, nb, ch, notes))
 
     reports = []
-    with TempCourse(root, timeout=timeout, sandbox=sandbox) as course:
+    with TempCourse(root, timeout=timeout, sandbox=sandbox, limits=limits) as course:
         releases, sources = {}, {}
         chapters = list(dict.fromkeys(it[2] for it in items))
         for ch in chapters:
@@ -109,6 +114,8 @@ def grade_notebooks(paths: list[str | Path], *, root: str | Path | None = None,
 
 
 def grade_notebook(path: str | Path, *, root: str | Path | None = None, chapter: str | None = None,
-                   timeout: int = DEFAULT_CELL_TIMEOUT, sandbox: bool | None = None) -> GradeReport:
+                   timeout: int = DEFAULT_CELL_TIMEOUT, sandbox: bool | None = None,
+                   limits=None) -> GradeReport:
     """Grade one learner notebook; see :func:`grade_notebooks`."""
-    return grade_notebooks([path], root=root, chapter=chapter, timeout=timeout, sandbox=sandbox)[0]
+    return grade_notebooks([path], root=root, chapter=chapter, timeout=timeout, sandbox=sandbox,
+                           limits=limits)[0]

@@ -1,10 +1,13 @@
 """What the learner handed in, checked before grading: which chapter the notebook belongs to,
-locked test cells that were edited or deleted, pasted copies of an answer cell (see
-:mod:`utils.course.grading`)."""
+locked test cells that were edited or deleted, pasted copies of an answer cell, duplicated cell
+ids, a notebook too large or not a notebook at all, one handed in under another file name (see
+:mod:`utils.course.grading`; :func:`prepare_submission` does all of it for one submission of a
+class, :mod:`utils.course.autograde`)."""
 from __future__ import annotations
 
 import copy
 import re
+import shutil
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -13,7 +16,12 @@ from ..errors import course_error
 from .notebooks import (CHAPTER_RE, cell_by_grade_id, find_chapters, grade_ids, nbgrader_meta, read_notebook,
                         solution_path)
 
-__all__ = ["identify_chapter", "check_locked_cells", "dedupe_grade_ids"]
+__all__ = ["MAX_NOTEBOOK_BYTES", "identify_chapter", "check_locked_cells", "dedupe_grade_ids",
+           "dedupe_cell_ids", "read_submission", "prepare_submission"]
+
+#: The largest notebook file graded (bytes): a chapter with its outputs is a few MB; anything
+#: much larger is refused before it is parsed (parsing takes several times its size in memory).
+MAX_NOTEBOOK_BYTES = 64 << 20
 
 
 # --------------------------------------------------------------------------- which chapter
@@ -130,3 +138,118 @@ def dedupe_grade_ids(nb: NotebookNode) -> tuple[NotebookNode, list[str]]:
     notes = [f"cell {gid!r} appears {n} times in your notebook; the first copy was graded and the "
              "others ran as ordinary cells (delete the extra copies)." for gid, n in dupes.items()]
     return out, notes
+
+
+def dedupe_cell_ids(nb: dict) -> tuple[dict, list[str]]:
+    """Give every cell after the first with the same ``id`` a new one (nbformat requires them
+    unique; nbgrader matches cells by grade id, not by cell id). Returns the notebook and notes."""
+    out = copy.deepcopy(nb)
+    seen, dupes = set(), []
+    for k, cell in enumerate(out["cells"]):
+        cid = cell.get("id")
+        if cid is None:
+            continue
+        if cid in seen:
+            new = f"{cid}-dup{k}"
+            while new in seen:
+                new += "x"
+            cell["id"] = new
+            dupes.append(cid)
+        seen.add(cell["id"])
+    notes = [f"cell id {cid!r} was used by several cells; the later ones were renamed for grading."
+             for cid in dict.fromkeys(dupes)]
+    return out, notes
+
+
+def read_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[NotebookNode, list[str]]:
+    """The notebook at ``path`` and notes (duplicated cell ids renamed), refused with a
+    CourseError when it is larger than ``max_bytes`` (checked before reading it) or is not a
+    Jupyter notebook (invalid JSON, JSON of another kind, cells nbformat cannot read)."""
+    from .sandbox_limits import format_size
+
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise course_error(f"notebook {path.name}", f"at most {format_size(max_bytes)}",
+                           format_size(size), "clear the outputs (Edit > Clear Outputs of All Cells), "
+                           "save and submit again; large data belongs in files, not outputs")
+    import json
+    import warnings
+
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise course_error(f"notebook {path.name}", "a Jupyter notebook (valid JSON)",
+                           f"invalid JSON ({getattr(exc, 'msg', exc)} at line {getattr(exc, 'lineno', '?')})",
+                           "open it in Jupyter: if it does not open, submit the last saved copy "
+                           "(File > Revert Notebook to Checkpoint)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or "nbformat" not in data:
+        raise course_error(f"notebook {path.name}", "a Jupyter notebook with 'cells' and 'nbformat'",
+                           "JSON of another kind", "submit the .ipynb file saved by Jupyter")
+    if not all(isinstance(c, dict) for c in data["cells"]):
+        raise course_error(f"notebook {path.name}", "cells that are JSON objects", "something else",
+                           "open and save it in Jupyter, then submit again")
+    data, notes = dedupe_cell_ids(data)  # before nbformat, which would rename them silently
+    import nbformat
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return nbformat.reads(json.dumps(data), as_version=4), notes
+        except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds)
+            raise course_error(f"notebook {path.name}", "a notebook nbformat can read",
+                               f"{type(exc).__name__}: {str(exc)[:200]}",
+                               "open and save it in Jupyter, then submit again") from None
+
+
+def _chapter_notebook(folder: Path, notebook: str) -> tuple[Path, list[str]]:
+    """The file graded as ``notebook``.ipynb in a submission folder (a single notebook under
+    another name is taken, and named)."""
+    want = folder / f"{notebook}.ipynb"
+    if want.is_file():
+        return want, []
+    others = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if len(others) == 1:
+        return others[0], [f"the notebook was handed in as {others[0].name!r}; it was graded as "
+                           f"{notebook}.ipynb."]
+    found = ", ".join(repr(p.name) for p in others) or "no notebook"
+    raise course_error(f"submission folder {folder.name}", f"the notebook {notebook}.ipynb", found,
+                       f"hand in the chapter's notebook under its own name, {notebook}.ipynb")
+
+
+def prepare_submission(src: Path, dst: Path, notebook: str, source: NotebookNode,
+                       release: NotebookNode | None = None, *, course_root: Path | None = None,
+                       max_bytes: int = MAX_NOTEBOOK_BYTES) -> list[str]:
+    """Copy one submission folder ``src`` to ``dst`` ready for nbgrader, and say what was fixed.
+
+    The learner's files are only read. A CourseError (the submission cannot be graded) names
+    what is wrong: no notebook, too large, not a notebook, a notebook of another chapter (its
+    exercises' grade ids decide, :func:`identify_chapter`, when ``course_root`` has
+    ``solutions/``). Otherwise duplicated cell ids and pasted answer cells are resolved and,
+    given the ``release``, deleted locked cells are put back; the notes say so.
+    """
+    path, notes = _chapter_notebook(src, notebook)
+    nb, more = read_submission(path, max_bytes)
+    notes += more
+    if course_root is not None and (course_root / "solutions").is_dir():
+        chapter, more = identify_chapter(nb, path.with_name(f"{notebook}.ipynb"), course_root)
+        if chapter != notebook:
+            raise course_error(f"notebook {path.name}", f"the exercises of {notebook}",
+                               f"those of {chapter}", f"hand in {notebook}.ipynb (this one belongs "
+                               f"to {chapter})")
+        notes += more
+    nb, more = dedupe_grade_ids(nb)
+    notes += more
+    if release is not None:
+        nb, more = check_locked_cells(nb, release, source)
+        notes += more
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file() and not f.is_symlink() and f.suffix != ".ipynb" and f.stat().st_size <= max_bytes:
+            shutil.copyfile(f, dst / f.name)
+    from .notebooks import write_notebook
+
+    write_notebook(nb, dst / f"{notebook}.ipynb")
+    return notes
+

@@ -63,9 +63,11 @@ class TempCourse:
     """
 
     def __init__(self, root: str | Path, *, timeout: int = DEFAULT_CELL_TIMEOUT,
-                 workdir: str | Path | None = None, sandbox: bool | None = None):
+                 workdir: str | Path | None = None, sandbox: bool | None = None, limits=None):
         self.root = Path(root).resolve()
         self.timeout = int(timeout)
+        #: resource bounds (:class:`utils.course.sandbox_limits.Limits`; None: the course's own)
+        self.limits = limits
         #: learner code in the sandbox: None when available, True required, False never
         self.sandbox = sandbox
         self._own_tmp = workdir is None
@@ -95,9 +97,18 @@ class TempCourse:
             'c.CourseDirectory.source_directory = "solutions"',
             'c.CourseDirectory.release_directory = "chapters"',
             f"c.Execute.timeout = {self.timeout}",
+            f"c.SandboxedExecute.timeout = {self.timeout}",
             "c.Execute.interrupt_on_timeout = True",
             'c.NbGrader.logfile = ""',
         ]
+        if self.limits is not None:
+            lim = self.limits
+            lines += [f"c.SandboxedExecute.memory_limit = '{lim.memory}'",
+                      f"c.SandboxedExecute.process_limit = {lim.processes}",
+                      f"c.SandboxedExecute.file_size_limit = '{lim.file_size}'",
+                      f"c.SandboxedExecute.scratch_limit = '{lim.scratch}'",
+                      f"c.SandboxedExecute.cpu_limit = {lim.cpu}",
+                      f"c.SandboxedExecute.output_limit = '{lim.output}'"]
         (self.path / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
 
     # ------------------------------------------------------------------ building the course
@@ -123,9 +134,8 @@ class TempCourse:
         ``module="utils.course.nbgrader_sandbox"`` runs the sandboxed autograde instead.
         """
         cmd = [sys.executable, "-m", module, *args]
-        extra = {GRADING_NOTES_ENV: str(self.path / "grading-notes")}
-        if self.sandbox is not None:
-            extra[SANDBOX_ENV] = "require" if self.sandbox else "off"
+        extra = {GRADING_NOTES_ENV: str(self.path / "grading-notes"),
+                 SANDBOX_ENV: {True: "require", False: "off", None: "auto"}[self.sandbox]}
         env = course_env(extra=extra)
         try:
             proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True,

@@ -5,12 +5,19 @@ of nbgrader's ``Execute`` preprocessor in ``Autograde.autograde_preprocessors``.
 sanitizes the submission (clears outputs, restores locked cells from its gradebook), and still
 stores the scores (``SaveAutoGrades``) from the executed cells that come back from the sandbox.
 
+The course's ``nbgrader_config.py`` puts :data:`PREPROCESSORS` in place for every
+``nbgrader autograde`` run from the course folder, from the command line and from Formgrader's
+Autograde button alike, so there is no unsandboxed path by default.
 ``python -m utils.course.nbgrader_sandbox autograde ARGS`` is ``nbgrader autograde ARGS`` with that
-change; ``course grade`` (through :class:`utils.course.nbgrader_course.TempCourse`) and the
-instructor's ``course autograde`` both use it. Environment:
+change made even without the course's config; ``course grade`` (through
+:class:`utils.course.nbgrader_course.TempCourse`) and the instructor's ``course autograde`` use it.
 
-* ``COURSE_SANDBOX``: ``require`` (refuse to run without the sandbox), ``off`` (run without it),
-  anything else: use it when available;
+Which mode: ``c.SandboxedExecute.sandbox`` (default ``"require"``: refuse to grade where
+bubblewrap cannot run), overridden by the environment variable ``COURSE_SANDBOX``:
+``require``, ``auto`` (use it when available: a learner's self-grading), ``off`` (the explicit,
+loud opt-out: every graded notebook logs a warning and its notes say "ran UNSANDBOXED").
+The resource bounds are the ``*_limit`` traits (:mod:`utils.course.sandbox_limits`). Environment:
+
 * ``COURSE_GRADING_NOTES``: a folder where each graded notebook's notes are written as
   ``<student>/<assignment>/<notebook>.json`` (sandboxed or not, cells that broke the kernel).
 """
@@ -22,11 +29,17 @@ import sys
 from pathlib import Path
 
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 from ..runtime import GRADING_NOTES_ENV, SANDBOX_ENV
 
-__all__ = ["PREPROCESSORS", "SandboxedExecute", "main"]
+__all__ = ["PREPROCESSORS", "MODES", "UNSAFE_WARNING", "SandboxedExecute", "main"]
+
+#: sandbox mode -> the ``sandbox`` argument of :func:`utils.course.sandbox.execute_notebook`
+MODES = {"require": True, "auto": None, "off": False, "0": False, "no": False}
+UNSAFE_WARNING = ("!!! GRADING UNSANDBOXED: the sandbox was switched off (COURSE_SANDBOX=off or "
+                  "c.SandboxedExecute.sandbox = 'off'); this learner's code runs with YOUR account's "
+                  "rights, next to the gradebook and every other submission !!!")
 
 #: nbgrader 0.9's autograde preprocessors with Execute replaced by the sandboxed one.
 PREPROCESSORS = [
@@ -44,14 +57,44 @@ class SandboxedExecute(NbGraderPreprocessor):
     """Execute the notebook in the sandbox; cells that break the kernel are named and skipped."""
 
     timeout = Integer(120, help="per-cell time limit in seconds").tag(config=True)
+    sandbox = Unicode("require", help="require | auto | off (the environment's COURSE_SANDBOX wins)"
+                      ).tag(config=True)
+    memory_limit = Unicode("", help="memory per notebook, e.g. 4G (default: a quarter of RAM, "
+                                    "at least 2 GiB)").tag(config=True)
+    process_limit = Integer(0, help="processes and threads (default 256)").tag(config=True)
+    file_size_limit = Unicode("", help="largest file a cell may write (default 512M)").tag(config=True)
+    scratch_limit = Unicode("", help="writable scratch space (default 1G)").tag(config=True)
+    cpu_limit = Integer(0, help="CPU seconds per notebook (default 1800)").tag(config=True)
+    output_limit = Unicode("", help="outputs kept per cell (default 1M)").tag(config=True)
+
+    def limits(self):
+        """The :class:`~utils.course.sandbox_limits.Limits` these settings give."""
+        from .sandbox_limits import default_limits
+
+        return default_limits().with_(
+            memory=self.memory_limit or None, processes=self.process_limit or None,
+            file_size=self.file_size_limit or None, scratch=self.scratch_limit or None,
+            cpu=self.cpu_limit or None, output=self.output_limit or None)
+
+    def mode(self) -> bool | None:
+        """True: the sandbox is required; None: used when available; False: switched off."""
+        from ..errors import course_error
+
+        mode = (os.environ.get(SANDBOX_ENV) or self.sandbox).lower()
+        if mode not in MODES:
+            raise course_error(f"{SANDBOX_ENV} / c.SandboxedExecute.sandbox", " or ".join(MODES),
+                               repr(mode), "use require (instructors), auto (self-grading) or off")
+        return MODES[mode]
 
     def preprocess(self, nb, resources):
         from .sandbox import execute_notebook
 
-        mode = os.environ.get(SANDBOX_ENV, "").lower()
-        sandbox = True if mode == "require" else False if mode in ("off", "0", "no") else None
+        sandbox = self.mode()
+        if sandbox is False:
+            self.log.warning(UNSAFE_WARNING)
         folder = resources.get("metadata", {}).get("path") or None
-        ex = execute_notebook(nb, timeout=self.timeout, files_from=folder, sandbox=sandbox)
+        ex = execute_notebook(nb, timeout=self.timeout, files_from=folder, sandbox=sandbox,
+                              limits=self.limits())
         notes_dir = os.environ.get(GRADING_NOTES_ENV)
         info = resources.get("nbgrader", {})
         if notes_dir and info:

@@ -8,14 +8,17 @@ Grading runs code the learner wrote. :func:`execute_notebook` runs the whole exe
 * the engine package ``utils/`` and ``data/`` read-only, the data cache read-only with a private
   writable layer (new cache files vanish with the sandbox);
 * a private writable scratch folder holding only the notebook being graded and the files
-  handed in with it, a private ``/tmp`` and home;
+  handed in with it, a private ``/tmp`` and home, all three in one tmpfs of bounded size;
 * nothing else: no ``solutions/``, no gradebook, no course folder, none of the learner's
   other files, no ``/home``, ``/root``, ``/srv`` (the nbgrader exchange) or ``/work``;
 * no network (own network namespace, loopback only: client and kernel talk over it);
 * own PID namespace, killed as a whole when grading ends (``--die-with-parent``): nothing a
   cell starts, detached or not, outlives the grading.
 
-Each cell runs under the per-cell time limit (interrupted after it). A cell that ends the
+Each cell runs under the per-cell time limit (interrupted after it) and every run under the
+resource bounds of :mod:`utils.course.sandbox_limits` (memory, processes, file size, scratch,
+CPU time, output size), set by rlimits, tmpfs sizes and, where one can be made, a cgroup
+(:mod:`utils.course.sandbox_cgroup`). A cell that ends the
 kernel (``os._exit``) or ignores the interrupt is named, and the notebook is run again
 without it, so it costs only its own exercise (:func:`execute_notebook`). A wall-clock guard
 outside the sandbox ends a run that stops answering.
@@ -48,9 +51,11 @@ from ..cache import cache_dir
 from ..runtime import (CACHE_DIR_ENV, CACHE_RO_ENV, FAST_ENV, HEADLESS_ENV, SANDBOX_ENV,  # noqa: F401 - SANDBOX_ENV re-exported
                        SANDBOXED_ENV)
 from .notebooks import PROJECT_ROOT, nbgrader_meta, write_notebook
+from .sandbox_cgroup import make_cgroup
+from .sandbox_limits import Limits, default_limits
 
 __all__ = [
-    "SANDBOX_ENV", "SYSTEM_DIRS", "INSIDE_ENGINE", "INSIDE_WORK", "INSIDE_HOME", "INSIDE_CACHE", "INSIDE_CACHE_RO",
+    "SANDBOX_ENV", "SYSTEM_DIRS", "INSIDE_ENGINE", "INSIDE_WORK", "INSIDE_INBOX", "INSIDE_HOME", "INSIDE_CACHE", "INSIDE_CACHE_RO",
     "PASS_ENV", "STARTUP_LIMIT", "GRACE", "sandbox_status", "bwrap_command", "Execution",
     "execute_notebook",
 ]
@@ -61,6 +66,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "
 #: Where things appear inside the sandbox.
 INSIDE_ENGINE = "/course/engine"
 INSIDE_WORK = "/course/work"
+INSIDE_INBOX = "/course/in"
 INSIDE_HOME = "/course/home"
 INSIDE_CACHE = "/course/cache"
 INSIDE_CACHE_RO = "/course/cache-ro"
@@ -125,10 +131,15 @@ def _python_dirs() -> list[str]:
     return [d for d in out if not any(d != o and d.startswith(o + "/") for o in out)]
 
 
-def bwrap_command(bwrap: str, work: Path, inner: list[str]) -> list[str]:
-    """The bubblewrap command running ``inner`` with ``work`` as the only writable host folder."""
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-           "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+def bwrap_command(bwrap: str, work: Path, inner: list[str], limits: Limits | None = None) -> list[str]:
+    """The bubblewrap command running ``inner``; ``work`` (the notebook and its files) appears
+    read-only at :data:`INSIDE_INBOX`, and the only writable places are tmpfs of ``limits.scratch``
+    bytes: one for the working folder, home, cache and ``/tmp`` (a link into it), one for
+    ``/dev/shm``. No host folder is writable."""
+    size = str((limits or default_limits()).scratch)
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
+           "--dev", "/dev", "--proc", "/proc", "--size", size, "--tmpfs", "/dev/shm",
+           "--symlink", "/course/tmp", "/tmp"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             cmd += ["--symlink", os.readlink(d), d]
@@ -136,7 +147,8 @@ def bwrap_command(bwrap: str, work: Path, inner: list[str]) -> list[str]:
             cmd += ["--ro-bind", d, d]
     for d in _python_dirs():
         cmd += ["--ro-bind", d, d]
-    cmd += ["--tmpfs", "/course", "--dir", INSIDE_HOME, "--dir", INSIDE_CACHE,
+    cmd += ["--size", size, "--tmpfs", "/course", "--dir", INSIDE_HOME, "--dir", INSIDE_CACHE,
+            "--dir", "/course/tmp", "--dir", INSIDE_WORK,
             "--ro-bind", str(PROJECT_ROOT / "utils"), f"{INSIDE_ENGINE}/utils"]
     data = PROJECT_ROOT / "data"
     if data.is_dir():
@@ -144,11 +156,12 @@ def bwrap_command(bwrap: str, work: Path, inner: list[str]) -> list[str]:
     cache = cache_dir()
     if cache.is_dir():
         cmd += ["--ro-bind", str(cache), INSIDE_CACHE_RO]
-    cmd += ["--bind", str(work), INSIDE_WORK, "--chdir", INSIDE_WORK]
+    cmd += ["--ro-bind", str(work), INSIDE_INBOX, "--chdir", INSIDE_WORK]
     env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
+    env.update({FAST_ENV: "1", HEADLESS_ENV: "1"})  # grading always runs the quick version, headless
     env.update(PATH=f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
                PYTHONPATH=INSIDE_ENGINE, HOME=INSIDE_HOME, JUPYTER_RUNTIME_DIR=f"{INSIDE_HOME}/runtime",
-               IPYTHONDIR=f"{INSIDE_HOME}/ipython", MPLCONFIGDIR=f"{INSIDE_HOME}/mpl",
+               TMPDIR="/course/tmp", IPYTHONDIR=f"{INSIDE_HOME}/ipython", MPLCONFIGDIR=f"{INSIDE_HOME}/mpl",
                XDG_CACHE_HOME=f"{INSIDE_HOME}/.cache", PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
     env.update({CACHE_DIR_ENV: INSIDE_CACHE, CACHE_RO_ENV: INSIDE_CACHE_RO, SANDBOXED_ENV: "1"})
     env.setdefault("LANG", "C.UTF-8")
@@ -167,22 +180,36 @@ class _Run:
     why: str = ""
     stderr: str = ""
     tampered: tuple | None = None               # (index, what) of the first tampering cell
+    per_notebook: bool = False                  # the culprit used up a bound of the whole notebook
 
 
-def _reader(stream, q: queue.Queue) -> None:
-    for line in stream:
+def _reader(stream, q: queue.Queue, max_line: int) -> None:
+    """Lines of the protocol; one longer than ``max_line`` (no honest message is) is dropped
+    and reported as ``{"event": "oversized"}``, so the grader's memory stays bounded."""
+    while True:
+        line = stream.readline(max_line)
+        if not line:
+            break
+        if not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(max_line)
+            line = b'{"event": "oversized"}'
         q.put(line)
     q.put(None)
 
 
 def _run_once(nb_path: Path, work: Path, timeout: int, skip: set[int], sandboxed: bool,
-              bwrap: str) -> _Run:
-    inner = [sys.executable, "-m", "utils.course.sandbox_exec", nb_path.name, "--timeout", str(timeout)]
+              bwrap: str, limits: Limits) -> _Run:
+    inner = [sys.executable, "-m", "utils.course.sandbox_exec", nb_path.name, "--timeout", str(timeout),
+             "--limits", limits.to_json()]
     if skip:
         inner += ["--skip", *map(str, sorted(skip))]
     err_path = work.parent / "stderr.log"
+    cgroup = None
     if sandboxed:
-        cmd, cwd, env = bwrap_command(bwrap, work, inner), str(work), None
+        cgroup = make_cgroup(limits)
+        cmd = cgroup.wrap(bwrap_command(bwrap, work, inner + ["--inbox", INSIDE_INBOX], limits), sys.executable)
+        cwd, env = str(work), None
     else:
         from .nbgrader_course import course_env
 
@@ -193,7 +220,8 @@ def _run_once(nb_path: Path, work: Path, timeout: int, skip: set[int], sandboxed
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         q: queue.Queue = queue.Queue()
-        threading.Thread(target=_reader, args=(proc.stdout, q), daemon=True).start()
+        threading.Thread(target=_reader, args=(proc.stdout, q, 8 * limits.output + (1 << 20)),
+                         daemon=True).start()
         current, deadline = None, time.monotonic() + STARTUP_LIMIT
         try:
             while True:
@@ -224,6 +252,9 @@ def _run_once(nb_path: Path, work: Path, timeout: int, skip: set[int], sandboxed
                     current, deadline = None, time.monotonic() + GRACE + timeout
                 elif ev == "stopped":
                     run.culprit, run.why = int(msg["index"]), str(msg.get("why", "stopped"))
+                    run.per_notebook = bool(msg.get("per_notebook"))
+                elif ev == "oversized" and run.culprit is None:
+                    run.culprit, run.why = current, "sent back more output than the grader accepts"
                 elif ev == "crashed" and run.culprit is None:
                     run.culprit, run.why = current, str(msg.get("why", "crashed"))
                 elif ev == "tampered" and run.tampered is None:
@@ -232,6 +263,8 @@ def _run_once(nb_path: Path, work: Path, timeout: int, skip: set[int], sandboxed
                     run.done = True
         finally:
             _kill(proc)
+            if cgroup is not None:
+                cgroup.remove()
     run.stderr = err_path.read_text(errors="replace")[-2000:]
     return run
 
@@ -269,7 +302,8 @@ def _error(ename: str, evalue: str) -> dict:
 
 
 def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path | None = None,
-                     sandbox: bool | None = None, max_reruns: int = 6) -> Execution:
+                     sandbox: bool | None = None, max_reruns: int = 6,
+                     limits: Limits | None = None) -> Execution:
     """Execute ``nb`` (not modified) in the sandbox; return the executed copy.
 
     Only outputs and execution counts come back from the sandbox: sources and metadata stay
@@ -277,17 +311,21 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
     not notebooks) are copied next to it. ``sandbox``: ``None`` uses it when available, ``True``
     requires it (CourseError otherwise), ``False`` runs without. A cell that ends the kernel or
     cannot be interrupted gets an error output saying so and the notebook is run again without
-    it, at most ``max_reruns`` times.
+    it, at most ``max_reruns`` times. ``limits``: the resource bounds (default
+    :func:`~utils.course.sandbox_limits.default_limits`); a cell that uses up a per-notebook bound
+    (CPU time) is not rerun: it and the cells after it score 0.
     """
     from ..errors import course_error
 
     ok, info = sandbox_status()
     if sandbox is True and not ok:
         raise course_error("the grading sandbox", "bubblewrap able to isolate the kernel",
-                           info, "install bubblewrap (apt-get install bubblewrap) on Linux, or "
-                           "pass --unsafe to grade without isolation")
+                           info, "install bubblewrap (apt-get install bubblewrap) on Linux and allow "
+                           "unprivileged user namespaces; or opt out knowingly: --unsafe (course "
+                           "autograde), COURSE_SANDBOX=off (nbgrader autograde, Formgrader)")
     sandboxed = ok and sandbox is not False
     note = "" if sandboxed else "ran UNSANDBOXED: " + (info if not ok else "sandbox switched off")
+    limits = limits or default_limits()
     out = Execution(copy.deepcopy(nb), sandboxed, note)
     for cell in out.notebook.cells:
         if cell.cell_type == "code":
@@ -304,7 +342,7 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
         write_notebook(out.notebook, nb_path)
         skip: set[int] = set()
         for _ in range(max_reruns + 1):
-            run = _run_once(nb_path, work, timeout, skip, sandboxed, info)
+            run = _run_once(nb_path, work, timeout, skip, sandboxed, info, limits)
             if run.tampered and not out.tampered:
                 i, what = run.tampered
                 out.tampered = f"cell {_cell_name(out.notebook.cells[i], i)!r} {what}"
@@ -320,6 +358,10 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
                                      f" ({run.stderr.strip().splitlines()[-1]})" if run.stderr.strip() else ""))
                 break
             out.stopped[run.culprit] = run.why
+            if run.per_notebook:
+                out.notes.append(f"cell {_cell_name(out.notebook.cells[run.culprit], run.culprit)!r} "
+                                 f"{run.why}; the cells after it were not run.")
+                break
             skip.add(run.culprit)
             for i in run.cells:  # the next run starts afresh
                 out.notebook.cells[i].outputs = []
@@ -331,6 +373,9 @@ def execute_notebook(nb: NotebookNode, *, timeout: int, files_from: str | Path |
         for i, why in out.stopped.items():
             cell = out.notebook.cells[i]
             ename = "CellTimeoutError" if "time limit" in why else "DeadKernelError"
+            if run.per_notebook and i == run.culprit:
+                cell.outputs = [from_dict(_error("CPUTimeLimitError", f"cell {_cell_name(cell, i)!r} {why}"))]
+                continue
             cell.outputs = [from_dict(_error(ename, f"cell {_cell_name(cell, i)!r} {why}; "
                                                     "the notebook was graded again without it"))]
             out.notes.append(f"cell {_cell_name(cell, i)!r} {why}; the rest of the notebook "

@@ -1,6 +1,7 @@
 """Execute one notebook, cell by cell, and stream each executed cell back (run inside the sandbox).
 
-``python -m utils.course.sandbox_exec NOTEBOOK --timeout S [--skip I ...]`` is what
+``python -m utils.course.sandbox_exec NOTEBOOK --timeout S --limits JSON [--inbox DIR] [--skip I ...]``
+is what
 :mod:`utils.course.sandbox` starts inside bubblewrap: the client (nbclient) and the kernel it starts
 share the sandbox's private loopback, so the kernel never needs the outside network.
 
@@ -9,9 +10,11 @@ and everything it starts get ``/dev/null`` instead, so they cannot write into th
 
 * ``{"event": "started"}`` once the kernel answers;
 * ``{"event": "begin", "index": I}`` before cell ``I`` runs;
-* ``{"event": "cell", "index": I, "cell": {...}}`` after it ran (outputs included);
-* ``{"event": "stopped", "index": I, "why": "..."}`` when cell ``I`` ended the kernel or ignored
-  the interrupt after the time limit (the caller reruns without it);
+* ``{"event": "cell", "index": I, "cell": {"outputs": [...], "execution_count": N}}`` after it ran
+  (outputs kept under the per-cell output limit, :class:`~utils.course.sandbox_limits.OutputBudget`);
+* ``{"event": "stopped", "index": I, "why": "...", "per_notebook": B}`` when cell ``I`` ended the
+  kernel or ignored the interrupt after the time limit (the caller reruns without it), or used up
+  the notebook's CPU time (``per_notebook``: the caller does not rerun);
 * ``{"event": "tampered", "index": I, "what": "..."}`` when, after cell ``I``, the kernel's
   machinery that decides what a cell runs and how its errors are shown (input and AST
   transformers, trace/profile hooks, exception handlers, the shell's run/traceback methods)
@@ -20,6 +23,9 @@ and everything it starts get ``/dev/null`` instead, so they cannot write into th
 * ``{"event": "done"}`` at the end.
 
 Cells listed with ``--skip`` are not run (the caller has already learned they break the kernel).
+Before the kernel starts, this process sets the rlimits of ``--limits``
+(:func:`~utils.course.sandbox_limits.apply_rlimits`, inherited by the kernel) and copies the files
+of ``--inbox`` (the sandbox's read-only view of the submission) into its working folder.
 The caller treats this stream as the kernel's word: it computes scores itself and guards the
 whole run with its own wall-clock limit (see :func:`utils.course.sandbox.execute_notebook`).
 """
@@ -29,6 +35,8 @@ import argparse
 import json
 import os
 import sys
+
+from ..runtime import SANDBOXED_ENV
 
 __all__ = ["TIMEOUT_ERROR", "GUARD_EXPR", "run", "main"]
 
@@ -112,13 +120,52 @@ def _link_cache() -> None:
             os.symlink(os.path.join(ro, name), target)
 
 
-def run(path: str, timeout: int, skip: set[int], send) -> None:
-    import nbformat
+def _client_class(output_limit: int):
+    """nbclient's client, keeping each cell's outputs under ``output_limit`` bytes as they arrive."""
     from nbclient import NotebookClient
+
+    from .sandbox_limits import OutputBudget
+
+    class BudgetClient(NotebookClient):
+        def output(self, outs, msg, display_id, cell_index):
+            budgets = self.__dict__.setdefault("_course_budgets", {})
+            budget = budgets.setdefault(cell_index, OutputBudget(output_limit))
+            if budget.marked and msg["msg_type"] in ("stream", "display_data", "update_display_data"):
+                if not (msg["msg_type"] == "stream" and msg["content"].get("name") == "stderr"
+                        and not budget.stderr_kept):
+                    return None  # dropped before it is even decoded into an output
+            out = super().output(outs, msg, display_id, cell_index)
+            if out is not None and outs and outs[-1] is out:
+                outs.pop()
+                if budget.admit(outs, out):
+                    outs.append(out)
+            return out
+    return BudgetClient
+
+
+def _cpu_death(client, limits) -> bool:
+    """Whether the kernel that just died was killed for using up its CPU time (SIGXCPU, or the
+    hard limit's SIGKILL after it)."""
+    import resource
+    import signal
+
+    proc = getattr(getattr(client.km, "provisioner", None), "process", None)
+    code = proc.poll() if proc is not None else None
+    if code == -signal.SIGXCPU:
+        return True
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return code == -signal.SIGKILL and used.ru_utime + used.ru_stime >= limits.cpu - 1
+
+
+def run(path: str, timeout: int, skip: set[int], send, limits=None) -> None:
+    import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from .sandbox_limits import OutputBudget, default_limits
+
+    limits = limits or default_limits()
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+    client = _client_class(limits.output)(nb, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
                             error_on_timeout=TIMEOUT_ERROR, raise_on_iopub_timeout=True,
                             iopub_timeout=10, kernel_name="python3", record_timing=False,
                             startup_timeout=120,
@@ -136,13 +183,19 @@ def run(path: str, timeout: int, skip: set[int], send) -> None:
             try:
                 client.execute_cell(cell, index)
             except DeadKernelError:
-                send(event="stopped", index=index, why="ended the kernel")
+                if _cpu_death(client, limits):
+                    send(event="stopped", index=index, per_notebook=True,
+                         why=f"used up the notebook's CPU time limit of {limits.cpu} s")
+                else:
+                    send(event="stopped", index=index, why="ended the kernel")
                 return
             except CellTimeoutError:
                 send(event="stopped", index=index,
                      why=f"ran past the time limit of {timeout} s and ignored the interrupt")
                 return
-            send(event="cell", index=index, cell=cell)
+            outputs = OutputBudget(limits.output).cap(list(cell.outputs))  # display updates too
+            send(event="cell", index=index, cell={"outputs": outputs,
+                                                  "execution_count": cell.get("execution_count")})
             if not tampered:
                 try:
                     state = _guard_state(client)
@@ -161,11 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebook")
     p.add_argument("--timeout", type=int, required=True)
     p.add_argument("--skip", type=int, nargs="*", default=[])
+    p.add_argument("--limits", default=None, help="JSON of utils.course.sandbox_limits.Limits")
+    p.add_argument("--inbox", default=None, help="folder whose files are copied here first")
     args = p.parse_args(argv)
+    from .sandbox_limits import Limits, apply_rlimits, default_limits
+
+    limits = Limits.from_json(args.limits) if args.limits else default_limits()
     send = _channel()
-    _link_cache()
     try:
-        run(args.notebook, args.timeout, set(args.skip), send)
+        if args.inbox:
+            import shutil
+            for name in os.listdir(args.inbox):
+                if os.path.isfile(os.path.join(args.inbox, name)):
+                    shutil.copyfile(os.path.join(args.inbox, name), name)
+        _link_cache()
+        apply_rlimits(limits, processes=bool(os.environ.get(SANDBOXED_ENV)))
+        run(args.notebook, args.timeout, set(args.skip), send, limits)
     except Exception as exc:  # noqa: BLE001  (reported to the caller, which decides)
         send(event="crashed", why=f"{type(exc).__name__}: {exc}")
         return 1
