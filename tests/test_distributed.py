@@ -101,6 +101,19 @@ def _train(kind: str, iterations: int, world: World | None = None, checkpoint=No
     return dict(state=state, loss=list(learner.history.loss))
 
 
+def _fit(world: World | None = None) -> dict:
+    """The supervised ``fit`` (the transfer baseline's loop): 50 examples, batches of 16 (the last one, 2,
+    split 1 + 1), batch norm over each batch; the first layer has no bias (batch norm cancels it)."""
+    from utils.training import fit
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=False), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 3))
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(50, 4, generator=g), torch.randint(0, 3, (50,), generator=g)
+    hist = fit(model, (x, y), epochs=3, batch_size=16, device="cpu", progress=False, world=world)
+    return dict(state={k: v.clone() for k, v in model.state_dict().items()}, loss=hist.train_loss, acc=hist.train_acc)
+
+
 # ----------------------------------------------------------------------------- what each rank runs
 def worker(scenario: str, out: str) -> None:
     """One rank (run as ``python tests/test_distributed.py SCENARIO OUT`` with torchrun's variables)."""
@@ -118,6 +131,7 @@ def worker(scenario: str, out: str) -> None:
             result["maml20"] = _train("maml", 20, checkpoint="maml20")
             result["proto20"] = _train("protonet", 20)
             result["half"] = _train("maml", 10, checkpoint="half")
+            result["fit"] = _fit(world)
         elif scenario == "killed":
             learner, source = _sine()
             calls = []
@@ -190,6 +204,15 @@ def test_parameters_after_20_outer_steps_equal_one_process(equal_run, kind, key)
     for r in ranks:            # batch-norm running statistics (ProtoNet's encoder) included
         _close(r[key]["state"], one["state"], 1e-5)
         assert max(abs(a - b) for a, b in zip(r[key]["loss"], one["loss"])) <= 1e-5
+
+
+def test_fit_on_2_processes_equals_one_process(equal_run):
+    _, ranks = equal_run
+    one = _fit()
+    for r in ranks:
+        _close(r["fit"]["state"], one["state"], 1e-5)
+        assert max(abs(a - b) for a, b in zip(r["fit"]["loss"], one["loss"])) <= 1e-6
+        assert r["fit"]["acc"] == one["acc"]
 
 
 def test_checkpoint_written_by_rank_0_only(equal_run):

@@ -8,6 +8,7 @@ training loop again. Given a seed, training on the CPU is deterministic.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .distributed import averaging_gradients, current_world, synced_batch_norm
 from .errors import course_error
 from .runtime import pick_device, synchronize
 from .vocab import TaskSource
@@ -129,7 +131,7 @@ def evaluate(model: nn.Module, data, device="auto", batch_size: int = 512,
 def fit(model: nn.Module, train, val=None, *, epochs: int = 10, lr: float = 1e-3,
         batch_size: int = 64, weight_decay: float = 0.0, optimizer: str = "adam",
         loss_fn=F.cross_entropy, device="auto", amp: bool = False, seed: int | None = 0,
-        progress: bool = True, batch_loss=None) -> History:
+        progress: bool = True, batch_loss=None, world=None) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs; return a :class:`History`.
 
     Args:
@@ -141,6 +143,9 @@ def fit(model: nn.Module, train, val=None, *, epochs: int = 10, lr: float = 1e-3
         amp: mixed precision (bf16, or fp16 with a gradient scaler) on CUDA; ignored on CPU.
         seed: seeds the shuffling and any dropout; ``None`` leaves the global RNG alone.
         progress: show a ``tqdm.auto`` bar over epochs.
+        world: a :class:`utils.distributed.World` (default: the current one, ``None`` outside a torchrun
+            launch): with several ranks each batch is split over them (loss weighted by the share's size),
+            gradients are averaged and batch norm uses every rank's batch: the one-process run, spread.
     """
     device = pick_device(device)
     train = _as_pair(train, "train")
@@ -162,34 +167,49 @@ def fit(model: nn.Module, train, val=None, *, epochs: int = 10, lr: float = 1e-3
     hist = History(device=str(device), amp=use_amp)
     x, y = train
     g = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**31)
-    for _ in tqdm(range(epochs), desc="fit", disable=not progress, leave=False):
-        synchronize(device)
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x), generator=g)
-        tot_loss, tot_acc, n = 0.0, 0.0, 0
-        for i in range(0, len(x), batch_size):
-            ix = order[i:i + batch_size]
-            xb, yb = x[ix].to(device), y[ix].to(device)
-            with _autocast(device, use_amp):
-                logits = model(xb)
-                loss = batch_loss(model, xb, yb, logits) if batch_loss else loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            _, acc = _metrics(logits.detach().float(), yb, loss_fn)
-            tot_loss += float(loss.detach()) * len(ix)
-            tot_acc += float(acc)
-            n += len(ix)
-        synchronize(device)
-        hist.seconds.append(time.perf_counter() - t0)
-        hist.train_loss.append(tot_loss / n)
-        hist.train_acc.append(tot_acc / n)
-        if val is not None:
-            m = evaluate(model, val, device, loss_fn=loss_fn, amp=use_amp)
-            hist.val_loss.append(m["loss"])
-            hist.val_acc.append(m["accuracy"])
+    world = current_world() if world is None else world
+    ranks = world if world is not None and world.distributed else None
+    spread = contextlib.ExitStack()
+    if ranks is not None:
+        spread.enter_context(averaging_gradients(opt, ranks))
+        spread.enter_context(synced_batch_norm(model, ranks))
+    with spread:
+        quiet = not progress or (ranks is not None and not ranks.main)
+        for _ in tqdm(range(epochs), desc="fit", disable=quiet, leave=False):
+            synchronize(device)
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(x), generator=g)
+            tot_loss, tot_acc, n = 0.0, 0.0, 0
+            for i in range(0, len(x), batch_size):
+                ix = order[i:i + batch_size]
+                weight = 1.0
+                if ranks is not None:   # this rank's share; the weight makes the averaged gradient the batch's
+                    share = ix.tensor_split(ranks.size)[ranks.rank]
+                    weight, ix = len(share) * ranks.size / len(ix), share
+                xb, yb = x[ix].to(device), y[ix].to(device)
+                with _autocast(device, use_amp):
+                    logits = model(xb)
+                    loss = batch_loss(model, xb, yb, logits) if batch_loss else loss_fn(logits, yb)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss * weight if ranks is not None else loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                _, acc = _metrics(logits.detach().float(), yb, loss_fn)
+                tot_loss += float(loss.detach()) * len(ix)
+                tot_acc += float(acc)
+                n += len(ix)
+            if ranks is not None:   # the epoch's sums over every rank's share
+                totals = torch.tensor([tot_loss, tot_acc, n], dtype=torch.float64, device=device)
+                tot_loss, tot_acc, n = ranks.all_reduce(totals, "fit's epoch totals").tolist()
+            synchronize(device)
+            hist.seconds.append(time.perf_counter() - t0)
+            hist.train_loss.append(tot_loss / n)
+            hist.train_acc.append(tot_acc / n)
+            if val is not None:
+                m = evaluate(model, val, device, loss_fn=loss_fn, amp=use_amp)
+                hist.val_loss.append(m["loss"])
+                hist.val_acc.append(m["accuracy"])
     return hist
 
 
