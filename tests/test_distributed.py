@@ -282,7 +282,7 @@ def test_run_ranks_measures_what_is_sent():
     from functools import partial
     from utils.distributed import run_ranks
     from utils.distributed_lab import measure_meta_train
-    target = partial(measure_meta_train, make=_sine_learner, source=_sine_tasks, steps=5, meta_batch=4, warmup=2)
+    target = partial(measure_meta_train, make=_sine_learner, make_source=_sine_tasks, steps=5, meta_batch=4, warmup=2)
     ranks = run_ranks(target, 2, timeout_s=30)
     one = target(World())
     assert ranks[0]["sent_per_step"] == one["parameters"] + 3 == (1 * 16 + 16) + (16 * 16 + 16) + (16 + 1) + 3

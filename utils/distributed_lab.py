@@ -14,8 +14,8 @@ from .distributed import World
 __all__ = ["measure_meta_train", "measure_workloads", "make_sine", "sine_tasks", "make_conv4", "conv4_tasks", "WORKLOADS"]
 
 
-def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, warmup: int = 3) -> dict:
-    """Meta-train ``make()`` on ``source()`` (both called here, on this rank) for ``warmup`` then
+def measure_meta_train(world: World, make, make_source, steps: int, meta_batch: int, warmup: int = 3) -> dict:
+    """Meta-train ``make()`` on ``make_source()`` (both called here, on this rank) for ``warmup`` then
     ``steps`` outer steps with ``world``; what the timed steps cost and what they sent:
 
     ``steps_per_s``; ``comm_share`` (fraction of the wall time inside collectives: sending and
@@ -28,7 +28,7 @@ def measure_meta_train(world: World, make, source, steps: int, meta_batch: int, 
     """
     import time
     from .runtime import synchronize
-    learner, tasks = make(), source()
+    learner, tasks = make(), make_source()
     learner.meta_train(tasks, warmup, meta_batch, progress=False, world=world)
     synchronize(learner.device)
     world.comm_seconds, world.sent_numbers = 0.0, 0

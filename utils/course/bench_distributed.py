@@ -25,7 +25,7 @@ def _run(workload: str, n: int, steps: int, warmup: int, device: str) -> dict:
     from ..distributed import World, run_ranks
     from ..distributed_lab import measure_meta_train
     make, tasks = WORKLOADS[workload][2:]
-    target = partial(measure_meta_train, make=partial(make, device), source=tasks, steps=steps,
+    target = partial(measure_meta_train, make=partial(make, device), make_source=tasks, steps=steps,
                      meta_batch=WORKLOADS[workload][0], warmup=warmup)
     if n == 1:
         import torch

@@ -21,6 +21,7 @@ import contextlib
 import torch
 
 from ..distributed import World, averaging_gradients, synced_batch_norm
+from ..vocab import TaskSource
 
 __all__ = ["ranks_in_step", "mean_over_ranks", "save_progress", "resume"]
 
@@ -63,7 +64,7 @@ def save_progress(learner, name: str, step: int, iterations: int, meta_batch: in
     save_checkpoint(name, learner.state_dict(resume=True), manifest)
 
 
-def resume(learner, name: str, source, meta_batch: int) -> int:
+def resume(learner, name: str, source: TaskSource, meta_batch: int) -> int:
     """Load checkpoint ``name`` into ``learner`` when it exists (any rank count wrote it) and replay
     ``source`` over the steps it holds; the number of steps already done (0 without a checkpoint)."""
     from ..checkpoints import checkpoint_dir, load_checkpoint
