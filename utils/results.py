@@ -2,7 +2,9 @@
 
 :class:`MetaResult` is what every meta-evaluation returns (:mod:`utils.learners.evaluate`): the mean query
 figure over test tasks, its 95 % CI half-width, the per-task values and what the interval is over
-(``covers``: ``"600 test episodes"`` by default, or e.g. ``"3 training seeds"``). It prints itself
+(``covers``: ``"600 test episodes"`` by default, or e.g. ``"3 training seeds"``). Over test episodes
+the interval is the normal one (:func:`utils.stats.mean_ci95`); over training seeds it is Student's t
+(:func:`utils.stats.seed_interval` builds such a result, ``covers="3 training seeds"``). It prints itself
 (``str``, :meth:`MetaResult.format`), shows itself in a notebook (``_repr_html_``) and gives a table
 row (:meth:`MetaResult.row`, which :func:`utils.tables.show_table` uses).
 

@@ -1,7 +1,12 @@
 """Summary statistics the course reports.
 
-* :func:`mean_ci95` — mean ± 95% CI over test episodes: the uncertainty from SAMPLING TEST
-  EPISODES for one trained model (another draw of 600 episodes would move the mean by about this);
+* :func:`mean_ci95` — mean ± 95% CI over test episodes, NORMAL quantile z = 1.96: right when n is
+  large (hundreds of test episodes), the uncertainty from SAMPLING TEST EPISODES for one trained
+  model (another draw of 600 episodes would move the mean by about this);
+* :func:`mean_ci95_t` — mean ± 95% CI with Student's t quantile (n − 1 degrees of freedom): the
+  interval for SMALL samples, used for every interval over training seeds (n = 3: t = 4.303, 2.2×
+  wider than z); :func:`seed_interval` gives it as a :class:`utils.results.MetaResult` that says
+  "over 3 training seeds";
 * :func:`seed_spread` — spread over meta-training seeds: the uncertainty from TRAINING, which the
   episode CI does not contain (chapter 02 shows both side by side);
 * :func:`select_on_validation` — choose a hyperparameter on validation data, never on test data;
@@ -17,7 +22,7 @@ import numpy as np
 from .errors import course_error
 
 __all__ = [
-    "mean_ci95", "format_ci", "Selection", "select_on_validation", "SeedSpread", "seed_spread",
+    "mean_ci95", "mean_ci95_t", "t_quantile95", "seed_interval", "format_ci", "Selection", "select_on_validation", "SeedSpread", "seed_spread",
     "ranking_holds",
 ]
 
@@ -33,10 +38,11 @@ def _finite_series(values, expected: str, too_few_fix: str, nan_fix: str) -> np.
 
 
 def mean_ci95(values) -> tuple[float, float]:
-    """Mean and half-width of the 95% confidence interval of the mean.
+    """Mean and half-width of the 95% confidence interval of the mean, NORMAL quantile (large n).
 
     Uses the normal approximation ``1.96 * std / sqrt(n)`` with the sample standard deviation
-    (``ddof=1``), as the few-shot literature does over hundreds of test episodes.
+    (``ddof=1``), as the few-shot literature does over hundreds of test episodes. For a few
+    values (training seeds) it is too narrow (2.2× at n = 3): use :func:`mean_ci95_t` there.
 
     Args:
         values: a 1-D sequence of per-episode figures (accuracies in [0, 1], MSEs, ...).
@@ -49,6 +55,52 @@ def mean_ci95(values) -> tuple[float, float]:
                          "evaluate on more episodes (600 is standard)", "check the evaluation loop")
     half = 1.96 * arr.std(ddof=1) / math.sqrt(arr.size)
     return float(arr.mean()), float(half)
+
+
+def t_quantile95(n: int) -> float:
+    """Two-sided 95% Student's t quantile for the mean of ``n`` values (``n - 1`` degrees of freedom).
+
+    ``scipy.stats.t.ppf(0.975, n - 1)``: 12.706 for n = 2, 4.303 for n = 3, 2.010 for n = 50; it
+    tends to the normal 1.960 as n grows. Taught in chapter 01, § One episode means little.
+    """
+    from scipy.stats import t
+    if int(n) < 2:
+        raise course_error("n", "at least 2 values (a t interval needs n - 1 >= 1)", repr(n),
+                           "measure more seeds, e.g. SEEDS = (0, 1, 2)")
+    return float(t.ppf(0.975, int(n) - 1))
+
+
+def mean_ci95_t(values) -> tuple[float, float]:
+    """Mean and half-width of the 95% CI of the mean with Student's t: for SMALL samples (seeds).
+
+    ``t_{0.975, n-1} * std / sqrt(n)`` with the sample standard deviation (``ddof=1``). Use it for
+    every interval over meta-training seeds (n = 3: ``4.303 * s / sqrt(3)``); over hundreds of test
+    episodes it equals :func:`mean_ci95` to three digits.
+
+    Args:
+        values: a 1-D sequence, one figure per seed (each seed's mean accuracy, MSE, paired gain, ...).
+    Returns:
+        ``(mean, half_width)`` in the units of ``values``.
+
+    Taught in chapter 01, § One episode means little; used in chapters 03 and 05 over seeds.
+    """
+    arr = _finite_series(values, "a 1-D sequence of at least 2 figures (one per seed)",
+                         "train with more seeds, e.g. SEEDS = (0, 1, 2)", "check the training run of each seed")
+    half = t_quantile95(arr.size) * arr.std(ddof=1) / math.sqrt(arr.size)
+    return float(arr.mean()), float(half)
+
+
+def seed_interval(values, metric: str = "accuracy"):
+    """One figure per training seed as a :class:`utils.results.MetaResult` with the t interval.
+
+    ``covers`` reads ``"3 training seeds"``, so the result prints ``... (95% CI over 3 training
+    seeds)``. ``metric="accuracy"`` prints as a percentage. Taught in chapter 03, § the families table.
+    """
+    from .results import MetaResult
+    mean, half = mean_ci95_t(values)
+    n = len(list(values))
+    return MetaResult(metric, mean, half, [float(v) for v in values],
+                      covers=f"{n} training seed{'s' if n != 1 else ''}")
 
 
 def format_ci(mean: float, half: float, percent: bool = False, digits: int = 2) -> str:
@@ -120,7 +172,8 @@ class SeedSpread:
     """A figure measured once per meta-training seed: mean, sample std, min and max over seeds.
 
     This is the uncertainty from TRAINING (another seed: other initial weights, other training
-    tasks), which the episode CI of one trained model does not contain.
+    tasks), which the episode CI of one trained model does not contain. ``std`` is a spread, not
+    an interval; :attr:`ci95` is the Student's t 95% CI half-width of the mean over the seeds.
     """
     values: list
     mean: float
@@ -131,6 +184,11 @@ class SeedSpread:
     @property
     def n(self) -> int:
         return len(self.values)
+
+    @property
+    def ci95(self) -> float:
+        """Student's t 95% CI half-width of the mean over the seeds (:func:`mean_ci95_t`)."""
+        return mean_ci95_t(self.values)[1]
 
     def format(self, percent: bool = False, digits: int = 3) -> str:
         """``mean ± std over n seeds (min–max)``."""
