@@ -94,7 +94,7 @@ def seed_interval(values, metric: str = "accuracy"):
     """One figure per training seed as a :class:`utils.results.MetaResult` with the t interval.
 
     ``covers`` reads ``"3 training seeds"``, so the result prints ``... (95% CI over 3 training
-    seeds)``. ``metric="accuracy"`` prints as a percentage. Taught in chapter 03, § the families table.
+    seeds)``. ``metric="accuracy"`` prints as a percentage. Taught in chapter 03, § 6 · All families on the same episodes.
     """
     from .results import MetaResult
     mean, half = mean_ci95_t(values)

@@ -90,6 +90,22 @@ def _try(parent: Path, values: dict[str, str], name: str) -> Path | None:
         return None
 
 
+def _remove_stale(parent) -> None:
+    """Remove the empty cgroups left by graders that were killed (``course-sandbox-PID-N`` whose
+    PID no longer runs): a SIGKILLed grading run cannot clean up after itself."""
+    try:
+        names = [d for d in parent.iterdir() if d.name.startswith("course-sandbox-")]
+    except OSError:
+        return
+    for d in names:
+        pid = d.name.split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
 def make_cgroup(limits: Limits) -> SandboxCgroup:
     """Make the cgroup folders for one run (``pids`` and ``memory`` wherever possible)."""
     values = {"pids": str(limits.processes), "memory": str(limits.memory + 2 * limits.scratch)}
@@ -99,6 +115,7 @@ def make_cgroup(limits: Limits) -> SandboxCgroup:
     for ctl, (v1_file, _) in _FILES.items():  # cgroup v1: one hierarchy per controller
         mount = CGROUP_ROOT / ctl
         if ctl in mine and (mount / "cgroup.procs").exists():
+            _remove_stale(mount / mine[ctl].lstrip("/"))
             d = _try(mount / mine[ctl].lstrip("/"), {v1_file: values[ctl]}, name)
             if d is not None:
                 dirs.append(d)
