@@ -26,7 +26,7 @@ from .learners import inner_loop as Fn
 from .errors import course_error
 from .learners import MAML, FineTuneBaseline, ProtoNet
 from .runtime import peak_memory_mb, reset_peak_memory, synchronize
-from .vocab import TaskSource, split_batch
+from .vocab import split_batch
 
 __all__ = [
     "saved_tensor_bytes", "count_work", "meta_iteration_work", "adaptation_work", "maml_saved_bytes", "meta_iteration_memory",

@@ -97,9 +97,10 @@ def seed_interval(values, metric: str = "accuracy"):
     seeds)``. ``metric="accuracy"`` prints as a percentage. Taught in chapter 03, § 6 · All families on the same episodes.
     """
     from .results import MetaResult
+    values = [float(v) for v in values]
     mean, half = mean_ci95_t(values)
-    n = len(list(values))
-    return MetaResult(metric, mean, half, [float(v) for v in values],
+    n = len(values)
+    return MetaResult(metric, mean, half, values,
                       covers=f"{n} training seed{'s' if n != 1 else ''}")
 
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import course_error
 from ..runtime import pick_device
-from ..training import History, fit, predict_logits
+from ..training import History, fit
 from ..vocab import Network
 from .loss import _check_kd_weight, _check_temperature, kd_loss
 from .teachers import _as_teacher_list, ensemble_logits, teacher_logits
