@@ -83,3 +83,24 @@ def test_unsandboxed_run_says_so_and_required_sandbox_refuses(monkeypatch):
     assert seen["repo"]  # nothing is hidden: this is why instructors must not grade like this
     with pytest.raises(CourseError, match="--unsafe"):
         execute_notebook(new_notebook(cells=[]), timeout=10, sandbox=True)
+
+
+@needs_sandbox
+def test_python_environment_under_tmp_is_mounted(tmp_path, monkeypatch):
+    """CI makes its fresh venv under /tmp, which the sandbox replaces by its own private /tmp: a
+    Python folder there must still appear, read-only, at its own path (a CI run once found every
+    grade at 0 because bubblewrap could not make that mount point)."""
+    import utils.course.sandbox as sandbox
+    fake_env = tmp_path / "course-ci-x" / "venv"
+    fake_env.mkdir(parents=True)
+    (fake_env / "marker.txt").write_text("venv")
+    assert str(fake_env).startswith("/tmp/"), fake_env
+    real = sandbox._python_dirs()
+    monkeypatch.setattr(sandbox, "_python_dirs", lambda: real + [str(fake_env)])
+    code = (f"import os; p = {str(fake_env)!r}\n"
+            "print(open(os.path.join(p, 'marker.txt')).read(), os.access(p, os.W_OK))")
+    nb = new_notebook(cells=[new_code_cell(code, id="probe")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex = execute_notebook(nb, timeout=60, sandbox=True)
+    text = "".join(o.get("text", "") for o in ex.notebook.cells[0].outputs)
+    assert ex.sandboxed and text.split() == ["venv", "False"], (ex.sandbox_note, ex.notebook.cells[0].outputs)

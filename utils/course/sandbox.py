@@ -139,7 +139,11 @@ def bwrap_command(bwrap: str, work: Path, inner: list[str], limits: Limits | Non
     size = str((limits or default_limits()).scratch)
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
            "--dev", "/dev", "--proc", "/proc", "--size", size, "--tmpfs", "/dev/shm",
-           "--symlink", "/course/tmp", "/tmp"]
+           # the private tmpfs and /tmp come first: a venv under /tmp (CI makes one there) is
+           # bound below, and bubblewrap makes its mount point's parents through the link, which
+           # is relative because bubblewrap builds the new root below the host's
+           "--size", size, "--tmpfs", "/course", "--dir", INSIDE_HOME, "--dir", INSIDE_CACHE,
+           "--dir", "/course/tmp", "--dir", INSIDE_WORK, "--symlink", "course/tmp", "/tmp"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             cmd += ["--symlink", os.readlink(d), d]
@@ -147,9 +151,7 @@ def bwrap_command(bwrap: str, work: Path, inner: list[str], limits: Limits | Non
             cmd += ["--ro-bind", d, d]
     for d in _python_dirs():
         cmd += ["--ro-bind", d, d]
-    cmd += ["--size", size, "--tmpfs", "/course", "--dir", INSIDE_HOME, "--dir", INSIDE_CACHE,
-            "--dir", "/course/tmp", "--dir", INSIDE_WORK,
-            "--ro-bind", str(PROJECT_ROOT / "utils"), f"{INSIDE_ENGINE}/utils"]
+    cmd += ["--ro-bind", str(PROJECT_ROOT / "utils"), f"{INSIDE_ENGINE}/utils"]
     data = PROJECT_ROOT / "data"
     if data.is_dir():
         cmd += ["--ro-bind", str(data), f"{INSIDE_ENGINE}/data"]
