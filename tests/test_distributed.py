@@ -244,28 +244,52 @@ def test_a_killed_rank_gives_a_clear_error_and_the_checkpoint_resumes(tmp_path, 
     _close(resumed["state"], _train("maml", 10)["state"], 1e-5)
 
 
-def test_course_train_on_2_processes_gives_the_checkpoint_chapters_load(tmp_path, monkeypatch):
-    """``course train ch02-sine --nproc 2`` (torchrun underneath): the checkpoint ``trained()`` loads, equal to
-    the first 30 steps of the full-mode run on one process."""
-    from utils.sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
+def _train_on_2_and_load(tmp_path, monkeypatch, args: list, name: str, iterations: int):
+    """``course train ARGS --iterations N --nproc 2`` into a scratch checkpoint folder (torchrun underneath),
+    then ``trained(name)`` from it: ``(learner, info)``, after checking that rank 0 alone printed."""
     from utils.trained import trained
     env = dict(os.environ, OMP_NUM_THREADS="1", COURSE_THREADS="1", COURSE_CHECKPOINT_DIR=str(tmp_path),
                PYTHONPATH=str(ROOT))
     env.pop("RANK", None), env.pop("WORLD_SIZE", None)
-    run = subprocess.run([sys.executable, "-m", "utils.course", "train", "ch02-sine", "--methods", "MAML", "--seeds", "0",
-                          "--iterations", "30", "--nproc", "2"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=LIMIT_S)
+    run = subprocess.run([sys.executable, "-m", "utils.course", "train", *args, "--seeds", "0",
+                          "--iterations", str(iterations), "--nproc", "2"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=LIMIT_S)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     (line,) = [json.loads(x) for x in run.stdout.splitlines() if x.startswith("{")]   # rank 0 alone prints
-    assert (line["name"], line["iterations"], line["world_size"]) == ("ch02-sine-maml-seed0", 30, 2)
+    assert (line["name"], line["iterations"], line["world_size"]) == (f"{name}-seed0", iterations, 2)
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
-    learner, info = trained("ch02-sine-maml", seed=0, device="cpu")
-    assert info.how == "shipped" and info.iterations == 30
+    learner, info = trained(name, seed=0, device="cpu")
+    assert info.how == "shipped" and info.iterations == iterations and info.manifest["world_size"] == 2
+    return learner, info
+
+
+def test_course_train_on_2_processes_gives_the_checkpoint_chapters_load(tmp_path, monkeypatch):
+    """``course train ch02-sine --nproc 2`` (torchrun underneath): the checkpoint ``trained()`` loads, equal to
+    the first 30 steps of the full-mode run on one process."""
+    from utils.sinusoid_lab import make_sine_learner, sine_recipe, train_sine_learner
+    learner, info = _train_on_2_and_load(tmp_path, monkeypatch, ["ch02-sine", "--methods", "MAML"], "ch02-sine-maml", 30)
     settings = sine_recipe("MAML")
     one = make_sine_learner(settings, 0)
     curve = train_sine_learner(one, settings, 0, iterations=30)
     _close(learner.model.state_dict(), one.model.state_dict(), 1e-5)
     assert max(abs(a - b) for a, b in zip(info.manifest["curve_head"], curve)) <= 1e-5
+
+
+def test_course_train_protonet_on_2_processes_gives_the_learner_chapter_02_loads(tmp_path, monkeypatch):
+    """``course train ch02-protonet --nproc 2``: the ProtoNet chapter 02 §14 loads is the 2-rank run, which is
+    the one-process run: the first step's loss agrees to float rounding (the same tasks, batch norm over the
+    whole meta-batch on both ranks). Later steps drift apart by more than rounding (Adam's first steps are
+    ±lr whatever a gradient's size, so an entry whose gradient is at rounding level moves either way; the
+    meta-gradient of a ProtoNet equals one process's to 1e-10 in float64, test_averaged_meta_gradient_equals_one_process):
+    the curves stay within 1e-2 over 10 steps."""
+    from utils.protonet_ranks import make_protonet, protonet_recipe, train_protonet
+    learner, info = _train_on_2_and_load(tmp_path, monkeypatch, ["ch02-protonet"], "ch02-protonet", 10)
+    settings = protonet_recipe()
+    one = make_protonet(settings, 0, device="cpu")
+    curve = train_protonet(one, settings, 0, iterations=10)
+    assert abs(info.manifest["curve_head"][0] - curve[0]) <= 1e-5
+    assert max(abs(a - b) for a, b in zip(info.manifest["curve_head"], curve)) <= 1e-2
+    _close(learner.model.state_dict(), one.model.state_dict(), 1e-2)
 
 
 def _sine_learner():

@@ -51,6 +51,7 @@ Model-to-model maps
 Chapter kits (what one chapter measures with; they import the engine, never the machinery)
     - :mod:`utils.sinusoid_lab` chapter 02's sinusoid adaptation curves and recipes
     - :mod:`utils.distributed_lab` what meta-training on several processes costs and sends (chapter 02)
+    - :mod:`utils.protonet_ranks` chapter 02's glyph ProtoNet recipe, shipped from a 2-process run (chapter 02)
     - :mod:`utils.meta_costs`   what a meta-iteration costs (memory, work) and what adaptation moves
     - :mod:`utils.families`     chapter 03's recipes, task pools, digit episodes and checkpoints
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
@@ -74,7 +75,7 @@ ENGINE_MODULES = (
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "distributed_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
+    "sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "distributed_lab", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")
+KIT_MODULES = ("sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")

@@ -276,6 +276,15 @@ def _register_course_recipes() -> None:
                state=learner_state, load=load_learner_state, code=(settings_of, make, train),
                how_to_ship=f"python -m utils.course train ch03-{group}")
 
+    from . import protonet_ranks as pr
+    recipe(pr.NAME, settings=lambda name, fast: pr.protonet_recipe(fast=fast),
+           make=lambda name, s, seed, device: pr.make_protonet(s, seed, device),
+           train=lambda name, lrn, s, seed: pr.train_protonet(lrn, s, seed),
+           checkpoint=lambda name, seed: pr.checkpoint_name(seed), code_version=pr.protonet_code_version,
+           state=learner_state, load=load_learner_state,
+           code=(pr.protonet_recipe, pr.make_protonet, pr.glyph_episodes, pr.train_protonet),
+           how_to_ship=f"torchrun --nproc_per_node 2 -m utils.course train {pr.NAME}")
+
     def make_protonet(name, settings, seed, device):
         from .lake import make_learner
         learner = make_learner("protonet", device=device)

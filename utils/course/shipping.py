@@ -4,6 +4,8 @@
   (:func:`utils.sinusoid_lab.train_sine_checkpoint`);
 * ``train ch03-cnp`` / ``train ch03-lopt [--seeds ...]`` — chapter 03's
   (:func:`utils.families.train_checkpoint`);
+* ``train ch02-protonet [--seeds ...]`` — chapter 02 §14's glyph ProtoNet, shipped from a 2-process run
+  (:func:`utils.protonet_ranks.train_protonet_checkpoint`);
 * ``ship-cache [01 02 03]`` — the FAST models in ``data/checkpoints/cache``
   (:func:`utils.checkpoints.ship_cache`).
 
@@ -14,8 +16,8 @@ Across processes (issue 28): ``torchrun --nproc_per_node N -m utils.course train
 ``train ... --nproc N``, which starts torchrun) meta-trains with ``N`` ranks (:mod:`utils.distributed`:
 the meta-batch split over them, gradients averaged); rank 0 alone prints and writes the checkpoint,
 the same file a one-process run writes and chapters load through :func:`utils.trained.trained`.
-``--iterations N`` (``ch02-sine``, at most the cosine schedule's first piece) trains only the start
-of the full run, for a smoke test; it writes into ``$COURSE_CHECKPOINT_DIR`` only, never over the
+``--iterations N`` (``ch02-sine``: at most the cosine schedule's first piece; ``ch02-protonet``) trains
+only the start of the full run, for a smoke test; it writes into ``$COURSE_CHECKPOINT_DIR`` only, never over the
 shipped checkpoints.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 __all__ = ["TRAINABLE", "train", "train_command", "ship_cache"]
 
 #: The recipe groups ``train`` re-creates.
-TRAINABLE = ("ch02-sine", "ch03-cnp", "ch03-lopt")
+TRAINABLE = ("ch02-sine", "ch02-protonet", "ch03-cnp", "ch03-lopt")
 
 
 def train_command(args) -> int:
@@ -50,8 +52,9 @@ def train(recipe: str, seeds, methods=None, iterations: int | None = None) -> in
     from ..distributed import launched
     from ..errors import course_error
     torch.set_num_threads(1)
-    if iterations is not None and recipe != "ch02-sine":
-        raise course_error("--iterations", "the ch02-sine recipe", recipe, "drop --iterations for this recipe")
+    if iterations is not None and recipe not in ("ch02-sine", "ch02-protonet"):
+        raise course_error("--iterations", "the ch02-sine or ch02-protonet recipe", recipe,
+                           "drop --iterations for this recipe")
     if recipe == "ch03-lopt" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise course_error("ch03-lopt with several ranks", "a learner meta-trained by Learner.meta_train",
                            "the learned optimiser's own single-process loop", "train it with one process")
@@ -67,6 +70,12 @@ def train(recipe: str, seeds, methods=None, iterations: int | None = None) -> in
                     else:
                         m = train_sine_checkpoint(method, seed, cmd)
                     _report(world, m, ("name", "seconds", "metric", "iterations", "world_size"))
+            elif recipe == "ch02-protonet":
+                from ..protonet_ranks import train_protonet_checkpoint
+                cmd = f"torchrun --nproc_per_node {world.size} -m utils.course train {recipe} --seeds {seed}"
+                cmd += f" --iterations {iterations}" if iterations is not None else ""
+                m = train_protonet_checkpoint(seed, cmd, iterations, device="cuda" if world.backend == "nccl" else "cpu")
+                _report(world, m, ("name", "seconds", "iterations", "world_size"))
             else:
                 from ..families import train_checkpoint
                 m = train_checkpoint(recipe[len("ch03-"):], seed, f"{base} --seeds {seed}")
