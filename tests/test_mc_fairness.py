@@ -90,3 +90,37 @@ def test_a_new_question_without_options_is_reported(tmp_path):
     nbformat.write(nb, ch / "01_toy.ipynb")
     with pytest.raises(mc.MCParseError, match="no options"):
         mc.all_questions(tmp_path)
+
+
+# --------------------------------------------------------------------------- issue 24 item 5
+def test_no_tell_in_any_subset_a_learner_meets(questions):
+    """Longest option, absolute/hedged wording and stem overlap, in each chapter, topic, and the
+    spot-the-bug questions: no blind strategy beats chance by more than 10 points, no stem gives the key away."""
+    print(mc.subset_report(questions))
+    assert "spot-the-bug" in mc.subsets(questions) and len(mc.subsets(questions)["spot-the-bug"]) >= 10
+    found = mc.tells(questions)
+    assert not found, "multiple-choice tells:\n" + "\n".join(found)
+
+
+def test_wording_and_stem_strategies_on_biased_sets():
+    """The scorers themselves: keys hedged, distractors absolute, stems echoing the key."""
+    absolute = [mc.MCQuestion(f"q{i}", ("It always diverges.", "It may overfit the support set.",
+                                         "Nothing changes.", "Only when T = 1."), 1) for i in range(4)]
+    assert mc.avoid_absolute_score(absolute) == 1.0 and mc.prefer_hedged_score(absolute) == 1.0
+    echo = mc.MCQuestion("e", ("The labels are fixed.", "The byte count stays unchanged with float32.",
+                               "The loss is noisy.", "The teacher is wrong."), 1,
+                         stem="The byte count is unchanged: why, with float32 weights?")
+    assert mc.stem_overlap_score([echo]) == 1.0
+    assert len(mc.stem_gives_away(echo)) >= mc.GIVEAWAY_WORDS
+    assert any("stem contains" in t for t in mc.tells([echo]))
+    fair = mc.MCQuestion("f", ("aaa", "bbb", "ccc", "ddd"), 2, stem="Which?")
+    assert mc.avoid_absolute_score([fair]) == mc.prefer_hedged_score([fair]) == mc.stem_overlap_score([fair]) == 0.25
+
+
+def test_subsets_follow_chapters_topics_and_bugs():
+    qs = [mc.MCQuestion("07_interview ex-bug1-name", ("a", "bb"), 0, topic="07_interview"),
+          mc.MCQuestion("07_interview ex-soup", ("a", "bb"), 0, topic="fusion"),
+          mc.MCQuestion("question bank x", ("a", "bb"), 1, topic="evaluation")]
+    s = mc.subsets(qs)
+    assert set(s) == {"all", "chapter 07_interview", "spot-the-bug", "topic fusion", "topic evaluation", "question bank"}
+    assert [q.where for q in s["spot-the-bug"]] == ["07_interview ex-bug1-name"]
