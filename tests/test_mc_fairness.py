@@ -10,6 +10,7 @@ are covered as they are written.
 import pytest
 
 from utils.course import mc_fairness as mc
+from utils.course import mc_tells as tells_mod
 from utils.course.notebooks import PROJECT_ROOT
 
 
@@ -96,9 +97,9 @@ def test_a_new_question_without_options_is_reported(tmp_path):
 def test_no_tell_in_any_subset_a_learner_meets(questions):
     """Longest option, absolute/hedged wording and stem overlap, in each chapter, topic, and the
     spot-the-bug questions: no blind strategy beats chance by more than 10 points, no stem gives the key away."""
-    print(mc.subset_report(questions))
-    assert "spot-the-bug" in mc.subsets(questions) and len(mc.subsets(questions)["spot-the-bug"]) >= 10
-    found = mc.tells(questions)
+    print(tells_mod.subset_report(questions))
+    assert "spot-the-bug" in tells_mod.subsets(questions) and len(tells_mod.subsets(questions)["spot-the-bug"]) >= 10
+    found = tells_mod.tells(questions)
     assert not found, "multiple-choice tells:\n" + "\n".join(found)
 
 
@@ -106,21 +107,21 @@ def test_wording_and_stem_strategies_on_biased_sets():
     """The scorers themselves: keys hedged, distractors absolute, stems echoing the key."""
     absolute = [mc.MCQuestion(f"q{i}", ("It always diverges.", "It may overfit the support set.",
                                          "Nothing changes.", "Only when T = 1."), 1) for i in range(4)]
-    assert mc.avoid_absolute_score(absolute) == 1.0 and mc.prefer_hedged_score(absolute) == 1.0
+    assert tells_mod.avoid_absolute_score(absolute) == 1.0 and tells_mod.prefer_hedged_score(absolute) == 1.0
     echo = mc.MCQuestion("e", ("The labels are fixed.", "The byte count stays unchanged with float32.",
                                "The loss is noisy.", "The teacher is wrong."), 1,
                          stem="The byte count is unchanged: why, with float32 weights?")
-    assert mc.stem_overlap_score([echo]) == 1.0
-    assert len(mc.stem_gives_away(echo)) >= mc.GIVEAWAY_WORDS
-    assert any("stem contains" in t for t in mc.tells([echo]))
+    assert tells_mod.stem_overlap_score([echo]) == 1.0
+    assert len(tells_mod.stem_gives_away(echo)) >= tells_mod.GIVEAWAY_WORDS
+    assert any("stem contains" in t for t in tells_mod.tells([echo]))
     fair = mc.MCQuestion("f", ("aaa", "bbb", "ccc", "ddd"), 2, stem="Which?")
-    assert mc.avoid_absolute_score([fair]) == mc.prefer_hedged_score([fair]) == mc.stem_overlap_score([fair]) == 0.25
+    assert tells_mod.avoid_absolute_score([fair]) == tells_mod.prefer_hedged_score([fair]) == tells_mod.stem_overlap_score([fair]) == 0.25
 
 
 def test_subsets_follow_chapters_topics_and_bugs():
     qs = [mc.MCQuestion("07_interview ex-bug1-name", ("a", "bb"), 0, topic="07_interview"),
           mc.MCQuestion("07_interview ex-soup", ("a", "bb"), 0, topic="fusion"),
           mc.MCQuestion("question bank x", ("a", "bb"), 1, topic="evaluation")]
-    s = mc.subsets(qs)
+    s = tells_mod.subsets(qs)
     assert set(s) == {"all", "chapter 07_interview", "spot-the-bug", "topic fusion", "topic evaluation", "question bank"}
     assert [q.where for q in s["spot-the-bug"]] == ["07_interview ex-bug1-name"]

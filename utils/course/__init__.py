@@ -39,6 +39,7 @@ Grading
     - :mod:`utils.course.integrity_snapshot` its record of what tampering would change
     - :mod:`utils.course.check_tests`    the wrong-answer catalogue against the hidden tests
     - :mod:`utils.course.mc_fairness`    multiple-choice questions without give-aways
+    - :mod:`utils.course.mc_tells`       finer tells (wording, stems) in every subset a learner meets
 
 Test fixtures
     - :mod:`utils.course.fixtures`       an Omniglot-format stand-in for the loader's tests
@@ -51,4 +52,4 @@ MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "progr
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",
-           "check_tests", "mc_fairness", "fixtures")
+           "check_tests", "mc_fairness", "mc_tells", "fixtures")
