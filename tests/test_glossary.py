@@ -170,3 +170,38 @@ def test_lookup_by_alias_chinese_and_case():
     assert lookup("  Support Set ").chinese == "支持集"
     with pytest.raises(CourseError, match="suport set|support set"):
         lookup("suport set")
+
+
+# --------------------------------------------------------------------------- one Chinese term per concept
+def _chinese_texts():
+    """(where, text) of every place a learner reads Chinese: the bank, the glossary, every notebook
+    cell of solutions/ and chapters/ (markdown and code: printed strings count)."""
+    out = [("utils/question_bank.json", (REPO / "utils" / "question_bank.json").read_text(encoding="utf-8"))]
+    out.append(("utils/glossary.json (Chinese terms and definitions)",
+                "\n".join(f"{e.chinese} {e.definition}" for e in load_glossary())))
+    for path in sorted((REPO / "solutions").glob("*/*.ipynb")) + sorted((REPO / "chapters").glob("*/*.ipynb")):
+        for cell in read_notebook(path).cells:
+            out.append((f"{path.relative_to(REPO)} cell {cell.get('id')}", cell.source))
+    return out
+
+
+def test_each_concept_has_one_chinese_term_everywhere():
+    """A concept's avoided renderings (``not_zh``: 情节 for episode, 黑箱 for black-box, 寻模, 势垒 ...)
+    appear nowhere a learner reads Chinese, and no two concepts share a Chinese term."""
+    glossary = load_glossary()
+    avoided = {bad: e for e in glossary for bad in e.not_zh}
+    assert {"情节", "黑箱", "寻模", "势垒", "专家混合"} <= set(avoided)
+    found = [f"{where}: {bad!r} (the course writes {avoided[bad].chinese!r} for {avoided[bad].term!r})"
+             for where, text in _chinese_texts() for bad in avoided if bad in text]
+    assert not found, "\n".join(found)
+    heads = {}
+    for e in glossary:
+        head = re.split(r"[（(]", e.chinese)[0].strip()
+        assert heads.setdefault(head, e.term) == e.term, f"{head!r} names both {heads[head]!r} and {e.term!r}"
+        assert not set(e.not_zh) & {head}, e.term
+
+
+def test_not_zh_must_be_chinese():
+    with pytest.raises(CourseError, match="not_zh"):
+        validate_entries([entry(not_zh=["episode"])])
+    assert validate_entries([entry(not_zh=["情节"])])[0].not_zh == ("情节",)

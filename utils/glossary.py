@@ -8,7 +8,10 @@ Every entry has
 * ``chapter``: where the course teaches it, ``"NN_name"`` or ``"NN_name#Section-title"``: a
   chapter folder, optionally followed by the anchor JupyterLab gives a heading (its text with
   spaces turned into ``-``), e.g. ``"01_mapping#Episodes"``;
-* optionally ``aliases``: other spellings a look-up should accept (``["FOMAML"]``).
+* optionally ``aliases``: other spellings a look-up should accept (``["FOMAML"]``);
+* optionally ``not_zh``: other Chinese renderings of the concept that the course does not use
+  (``["情节"]`` for episode, which reads as a story's plot): one term per concept everywhere, checked
+  by ``tests/test_glossary.py`` over the bank, the glossary and every notebook.
 
 :func:`load_glossary` reads and validates the file (unique terms, non-empty fields, known
 chapters) and returns :class:`GlossaryEntry` objects; :func:`glossary_table` gives the rows of
@@ -35,7 +38,7 @@ GLOSSARY_PATH = Path(__file__).with_name("glossary.json")
 
 
 _FIELDS = ("term", "chinese", "definition", "chapter")
-_OPTIONAL = ("aliases",)
+_OPTIONAL = ("aliases", "not_zh")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -47,6 +50,7 @@ class GlossaryEntry:
     definition: str
     chapter: str
     aliases: tuple[str, ...] = ()
+    not_zh: tuple[str, ...] = ()
 
     @property
     def chapter_name(self) -> str:
@@ -107,6 +111,10 @@ def validate_entries(raw_entries, source: str = "glossary.json") -> list[Glossar
         if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
             raise _entry_error(i, raw, "field 'aliases'", "a list of non-empty strings",
                                repr(aliases), "write e.g. [\"FOMAML\"] or leave the field out", source)
+        not_zh = raw.get("not_zh", [])
+        if not isinstance(not_zh, list) or not all(isinstance(a, str) and _CJK_RE.search(a) for a in not_zh):
+            raise _entry_error(i, raw, "field 'not_zh'", "a list of Chinese renderings the course avoids",
+                               repr(not_zh), "write e.g. [\"情节\"] or leave the field out", source)
         m = CHAPTER_REF_RE.match(raw["chapter"].strip())
         if not m or m.group(1) not in CHAPTERS:
             raise _entry_error(i, raw, "field 'chapter'",
@@ -117,7 +125,8 @@ def validate_entries(raw_entries, source: str = "glossary.json") -> list[Glossar
             raise _entry_error(i, raw, "field 'chinese'", "the Chinese term (with Chinese characters)",
                                repr(raw["chinese"]), "write the usual Chinese term", source)
         entry = GlossaryEntry(raw["term"].strip(), raw["chinese"].strip(), raw["definition"].strip(),
-                              raw["chapter"].strip(), tuple(a.strip() for a in aliases))
+                              raw["chapter"].strip(), tuple(a.strip() for a in aliases),
+                              tuple(a.strip() for a in not_zh))
         for name in (entry.term, *entry.aliases):
             key = name.casefold()
             if key in seen:
