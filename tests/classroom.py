@@ -332,8 +332,12 @@ class HubUser:
         return r
 
     def post(self, path: str, timeout: float = 600, **kw):
+        return self.send("POST", path, timeout, **kw)
+
+    def send(self, method: str, path: str, timeout: float = 600, **kw):
+        """``method`` on ``/user/<name>/<path>`` with the cookies and the ``X-XSRFToken`` header."""
         token = self._xsrf(f"/user/{self.name}/") or self._xsrf(f"/user/{self.name}")
-        r = self.s.post(f"{self.base}/{path.lstrip('/')}", timeout=timeout,
-                        headers={"X-XSRFToken": token or ""}, **kw)
+        r = self.s.request(method, f"{self.base}/{path.lstrip('/')}", timeout=timeout,
+                           headers={"X-XSRFToken": token or ""}, **kw)
         r.raise_for_status()
         return r
