@@ -40,6 +40,7 @@ from classroom import (BIN, COURSE_ID, HUB, HUB_PASSWORD as PASSWORD, PROXY, Hub
                        run_nbgrader, running_hub)
 from lab_server import CHROMIUM, CHROMIUM_ARGS
 from conftest import CHAPTERS, NO_CHAPTERS, set_answer
+from utils.course.bench_class import escape_answer
 from utils.course.grading_scores import graded_cells, scores_from_notebook
 from utils.course.notebooks import (cell_by_grade_id, fill_answers, is_answer_cell, nbgrader_meta,
                              read_notebook, write_notebook)
@@ -164,27 +165,6 @@ def test_learner_fetches_edits_and_submits_from_jupyterlab_on_a_hub(hub, tmp_pat
     print(f"\nJupyterHub test: {time.time() - hub['t0']:.0f} s wall, from course setup to grades")
 
 
-def _hostile_answer(course: Path, chapter: str, gid: str, canary: Path) -> str:
-    """An answer cell that tries to leave its scratch folder: overwrite ``canary``, read the
-    gradebook, and copy the reference answer out of the instructor's solution notebook."""
-    solution = course / "solutions" / chapter / f"{chapter}.ipynb"
-    return f'''import json
-for _try in (lambda: open({str(canary)!r}, "w").write("overwritten by a submission"),
-             lambda: open({str(course / "gradebook.db")!r}, "rb").read(),
-             lambda: open({str(course / "gradebook.db")!r}, "ab").write(b"x")):
-    try:
-        _try()
-    except OSError:
-        pass
-try:  # the reference answer, copied from the instructor's solutions
-    _cells = json.load(open({str(solution)!r}))["cells"]
-    exec("".join(next(c["source"] for c in _cells
-                      if c["metadata"].get("nbgrader", {{}}).get("grade_id") == {gid!r})))
-except OSError:
-    raise NotImplementedError("nothing to copy from here")
-'''
-
-
 @pytest.mark.skipif(not sandbox_status()[0], reason=f"no sandbox here: {sandbox_status()[1]}")
 def test_formgraders_autograde_button_on_the_hub_grades_a_hostile_submission_in_the_sandbox(hub):
     url, teacher, chapter, folder = hub["url"], hub["teacher"], hub["chapter"], hub["folder"]
@@ -201,7 +181,7 @@ def test_formgraders_autograde_button_on_the_hub_grades_a_hostile_submission_in_
     run_nbgrader(home, "fetch_assignment", chapter, env=learner_env(home))
     mine = home / chapter / f"{chapter}.ipynb"
     write_notebook(set_answer(fill_answers(read_notebook(mine), solution), gid,
-                              _hostile_answer(teacher.path, chapter, gid, canary)), mine)
+                              escape_answer(teacher.path, chapter, gid, canary)), mine)
     run_nbgrader(home, "submit", chapter, env=learner_env(home))
     teacher.collect()
 
