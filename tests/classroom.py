@@ -8,13 +8,25 @@ generate_feedback, release_feedback, export.
 
 Learners are simulated by :func:`learner_config`: a folder of their own whose
 ``nbgrader_config.py`` names the exchange, the course and their student id.
+
+The JupyterHub tests share the hub machinery at the end: :func:`hub_config` (a hub on 127.0.0.1
+and free ports behind npm's ``configurable-http-proxy``), :func:`running_hub` (started, answered,
+and stopped with every process it spawned), :class:`HubUser` (a learner's or instructor's HTTP
+session through the hub, as a browser holds it: login cookie, the server's ``_xsrf`` token).
 """
 from __future__ import annotations
 
 import csv
 import os
+import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from utils.course.nbgrader_course import TempCourse, course_env
@@ -136,3 +148,196 @@ def learner_env(home: Path) -> dict:
     env = course_env(extra={"HOME": str(home)})
     env.pop("JUPYTER_CONFIG_DIR", None)
     return env
+
+
+# --------------------------------------------------------------------------- a JupyterHub
+PROXY = shutil.which("configurable-http-proxy")
+BIN = Path(sys.executable).parent
+HUB = BIN / "jupyterhub"
+HUB_PASSWORD = "course-" + secrets.token_hex(8)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ours(marker: str) -> list[int]:
+    """PIDs of the processes a hub test started (they carry ``marker`` in their environment)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if marker.encode() in (d / "environ").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _stop(proc: subprocess.Popen, marker: str) -> None:
+    """Stop the hub (it stops the proxy and the servers it spawned), then anything of ours left."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = ours(marker)
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if left:
+            time.sleep(3)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def hub_config(folder: Path, exchange: Path, marker: str, *, spawner: str = "simple",
+               per_user_id: bool = True, extra: list[str] = ()) -> tuple[Path, str]:
+    """Write the hub's config and the learners' nbgrader config; return (config file, hub url).
+
+    ``spawner``: ``"simple"`` (every server runs as the test's OS user, homes under
+    ``folder/home/<name>``) or ``"localprocess"`` (each hub user is the OS user of that name).
+    ``per_user_id``: name each learner's student id after their hub user (needed when they
+    share one OS user; with OS users nbgrader takes it from the user name).
+    """
+    port, hub_port, api_port = free_port(), free_port(), free_port()
+    learners_cfg = folder / "learners-config"
+    learners_cfg.mkdir()
+    # what a hub admin puts in the learners' system-wide nbgrader_config.py (/etc/jupyter/)
+    lines = ["import os", "c = get_config()", f"c.Exchange.root = {str(exchange)!r}",
+             f"c.CourseDirectory.course_id = {COURSE_ID!r}"]
+    if per_user_id:
+        lines += ["# all learners share one OS user in this test: name them after their hub user",
+                  "c.CourseDirectory.student_id = os.environ['JUPYTERHUB_USER']"]
+    (learners_cfg / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+    os.chmod(learners_cfg, 0o755)
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(REPO),
+        "JUPYTER_CONFIG_PATH": str(learners_cfg),
+        "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "COURSE_HUB_TEST": marker,
+    }
+    if spawner == "simple":
+        spawn = ["c.JupyterHub.spawner_class = 'simple'",
+                 f"c.SimpleLocalProcessSpawner.home_dir_template = {str(folder / 'home' / '{username}')!r}"]
+    else:
+        spawn = ["c.JupyterHub.spawner_class = 'localprocess'"]
+    cfg = folder / "jupyterhub_config.py"
+    cfg.write_text("\n".join([
+        "c = get_config()",
+        "c.JupyterHub.ip = '127.0.0.1'",
+        f"c.JupyterHub.port = {port}",
+        "c.JupyterHub.hub_ip = '127.0.0.1'",
+        f"c.JupyterHub.hub_port = {hub_port}",
+        f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{api_port}'",
+        f"c.ConfigurableHTTPProxy.command = [{PROXY!r}]",
+        f"c.JupyterHub.db_url = 'sqlite:///{folder / 'jupyterhub.sqlite'}'",
+        f"c.JupyterHub.cookie_secret_file = {str(folder / 'cookie_secret')!r}",
+        f"c.JupyterHub.pid_file = {str(folder / 'jupyterhub.pid')!r}",
+        "c.JupyterHub.cleanup_servers = True",
+        "c.JupyterHub.authenticator_class = 'dummy'",
+        f"c.DummyAuthenticator.password = {HUB_PASSWORD!r}",
+        *spawn,
+        f"c.Spawner.cmd = [{str(BIN / 'jupyterhub-singleuser')!r}]",
+        "c.Spawner.args = ['--allow-root', '--LabApp.news_url=',"
+        " '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']",
+        "c.Spawner.default_url = '/lab'",
+        f"c.Spawner.environment = {env!r}",
+        "c.Spawner.start_timeout = 300",
+        "c.Spawner.http_timeout = 300",
+        *extra,
+    ]) + "\n")
+    return cfg, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running_hub(folder: Path, cfg: Path, url: str, marker: str):
+    """JupyterHub started on ``cfg``, answering at ``url``; stopped with every process it spawned
+    (``marker`` in their environment) when the block ends, whatever happened in it."""
+    import pytest
+
+    log = open(folder / "hub.log", "w")
+    env = dict(os.environ, COURSE_HUB_TEST=marker)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.Popen([str(HUB), "-f", str(cfg)], cwd=folder, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("JupyterHub exited early:\n" + (folder / "hub.log").read_text()[-4000:])
+            try:
+                with urllib.request.urlopen(f"{url}/hub/api", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("JupyterHub did not answer within 120 s:\n"
+                            + (folder / "hub.log").read_text()[-4000:])
+            time.sleep(1)
+        yield url
+    finally:
+        _stop(proc, marker)
+        log.close()
+        assert not ours(marker), "processes started by the hub test are still running"
+
+
+class HubUser:
+    """One user's HTTP session through the hub, as their browser holds it.
+
+    :meth:`start` logs in (the hub's login form, with its ``_xsrf`` field), asks the hub's REST
+    API for the user's server and waits until it is ready, then opens ``/user/<name>/`` once so
+    the OAuth round trip sets the server's login cookie and ``_xsrf`` cookie. :meth:`post`
+    sends what a page's JavaScript sends: the cookies and the ``X-XSRFToken`` header.
+    """
+
+    def __init__(self, url: str, name: str, password: str = HUB_PASSWORD):
+        import requests
+
+        self.url, self.name, self.password = url, name, password
+        self.s = requests.Session()
+        self.base = f"{url}/user/{name}"
+
+    def _xsrf(self, path: str) -> str | None:
+        return next((c.value for c in self.s.cookies if c.name == "_xsrf" and c.path == path), None)
+
+    def start(self, timeout: float = 300) -> "HubUser":
+        self.s.get(f"{self.url}/hub/login", timeout=30).raise_for_status()
+        r = self.s.post(f"{self.url}/hub/login", timeout=60, allow_redirects=False, data={
+            "username": self.name, "password": self.password, "_xsrf": self._xsrf("/hub/")})
+        assert r.status_code in (302, 303), f"hub login of {self.name}: HTTP {r.status_code}"
+        api = f"{self.url}/hub/api/users/{self.name}"
+        headers = {"X-XSRFToken": self._xsrf("/hub/") or ""}
+        r = self.s.post(f"{api}/server", headers=headers, timeout=60)
+        assert r.status_code in (201, 202, 400), f"spawning {self.name}: HTTP {r.status_code} {r.text}"
+        deadline = time.time() + timeout
+        while not (self.s.get(api, headers=headers, timeout=30).json().get("servers", {})
+                   .get("", {}).get("ready")):
+            assert time.time() < deadline, f"{self.name}'s server was not ready within {timeout:.0f} s"
+            time.sleep(1)
+        self.s.get(f"{self.base}/", timeout=120).raise_for_status()  # OAuth round trip: server cookies
+        return self
+
+    def get(self, path: str, **kw):
+        r = self.s.get(f"{self.base}/{path.lstrip('/')}", timeout=kw.pop("timeout", 120), **kw)
+        r.raise_for_status()
+        return r
+
+    def post(self, path: str, timeout: float = 600, **kw):
+        return self.send("POST", path, timeout, **kw)
+
+    def send(self, method: str, path: str, timeout: float = 600, **kw):
+        """``method`` on ``/user/<name>/<path>`` with the cookies and the ``X-XSRFToken`` header."""
+        token = self._xsrf(f"/user/{self.name}/") or self._xsrf(f"/user/{self.name}")
+        r = self.s.request(method, f"{self.base}/{path.lstrip('/')}", timeout=timeout,
+                           headers={"X-XSRFToken": token or ""}, **kw)
+        r.raise_for_status()
+        return r

@@ -69,6 +69,7 @@ FILE_MARKERS = {
     "test_jupyterlab.py": ("browser",),
     "test_widgets_browser.py": ("browser",),
     "test_jupyterhub.py": ("hub",),          # also drives Chromium; -m browser leaves it out
+    "test_hub_learners.py": ("hub",),        # two OS users (root only); no browser
 }
 
 

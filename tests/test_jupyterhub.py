@@ -10,6 +10,15 @@ notebook, writes the first exercise's answer into its cell, saves and submits. T
 collects and autogrades; the test checks the points: full marks for that exercise's tests,
 nothing for the exercises left as stubs.
 
+The instructor ("teacher") has a single-user server of their own on the same hub, started in the
+course folder, so nbgrader's formgrader runs there with the course's ``nbgrader_config.py`` in
+force. A hostile learner ("eve") submits through the exchange an answer that tries to overwrite a
+file outside its scratch folder, read the gradebook and copy the answer from the instructor's
+solutions; the instructor collects it and the test posts what Formgrader's **Autograde** button
+posts (``/formgrader/api/submission/<assignment>/<student>/autograde``, login cookie and
+``X-XSRFToken``) through the hub. It gains no points, the file is untouched, and the gradebook
+holds exactly the scores recomputed from the notebook the sandbox executed.
+
 All learners run as the OS user that runs the test, so the hub-wide nbgrader config names each
 learner's student id after their hub user name (``JUPYTERHUB_USER``); on a hub where every
 learner is an OS user, nbgrader takes it from the user name and that line is not needed.
@@ -19,29 +28,24 @@ Marked ``hub`` (a few minutes): deselected from the default ``python -m pytest``
 """
 from __future__ import annotations
 
-import os
+import json
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from classroom import COURSE_ID, Instructor, classroom_chapter, make_exchange
+from classroom import (BIN, COURSE_ID, HUB, HUB_PASSWORD as PASSWORD, PROXY, HubUser, Instructor,
+                       classroom_chapter, hub_config, learner_config, learner_env, make_exchange,
+                       run_nbgrader, running_hub)
 from lab_server import CHROMIUM, CHROMIUM_ARGS
-from conftest import CHAPTERS, NO_CHAPTERS
+from conftest import CHAPTERS, NO_CHAPTERS, set_answer
+from utils.course.bench_class import escape_answer
+from utils.course.grading_scores import graded_cells, scores_from_notebook
 from utils.course.notebooks import (cell_by_grade_id, fill_answers, is_answer_cell, nbgrader_meta,
-                             read_notebook)
+                             read_notebook, write_notebook)
 from utils.course.notebooks import tests_of_answer as answer_tests  # not collected as a test
-
-PROXY = shutil.which("configurable-http-proxy")
-BIN = Path(sys.executable).parent
-HUB = BIN / "jupyterhub"
+from utils.course.sandbox import sandbox_status
 
 pytestmark = [
     pytest.mark.hub,
@@ -54,96 +58,9 @@ pytestmark = [
                        "(python -m pip install -r requirements.txt)"),
 ]
 
-PASSWORD = "course-" + secrets.token_hex(8)
 LEARNER = "ada"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ours(marker: str) -> list[int]:
-    """PIDs of the processes this test started (they carry ``marker`` in their environment)."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if marker.encode() in (d / "environ").read_bytes():
-                    pids.append(int(d.name))
-            except OSError:
-                pass
-    return pids
-
-
-def _stop(proc: subprocess.Popen, marker: str) -> None:
-    """Stop the hub (it stops the proxy and the servers it spawned), then anything of ours left."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        left = _ours(marker)
-        for pid in left:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        if left:
-            time.sleep(3)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _hub_config(folder: Path, exchange: Path, marker: str) -> tuple[Path, str]:
-    """Write the hub's config and the learners' nbgrader config; return (config file, hub url)."""
-    port, hub_port, api_port = _free_port(), _free_port(), _free_port()
-    learners_cfg = folder / "learners-config"
-    learners_cfg.mkdir()
-    # what a hub admin puts in the learners' system-wide nbgrader_config.py (/etc/jupyter/)
-    (learners_cfg / "nbgrader_config.py").write_text(
-        "import os\n"
-        "c = get_config()\n"
-        f"c.Exchange.root = {str(exchange)!r}\n"
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
-        "# all learners share one OS user in this test: name them after their hub user\n"
-        "c.CourseDirectory.student_id = os.environ['JUPYTERHUB_USER']\n")
-    env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-        "JUPYTER_CONFIG_PATH": str(learners_cfg),
-        "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "COURSE_HUB_TEST": marker,
-    }
-    cfg = folder / "jupyterhub_config.py"
-    cfg.write_text("\n".join([
-        "c = get_config()",
-        "c.JupyterHub.ip = '127.0.0.1'",
-        f"c.JupyterHub.port = {port}",
-        "c.JupyterHub.hub_ip = '127.0.0.1'",
-        f"c.JupyterHub.hub_port = {hub_port}",
-        f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{api_port}'",
-        f"c.ConfigurableHTTPProxy.command = [{PROXY!r}]",
-        f"c.JupyterHub.db_url = 'sqlite:///{folder / 'jupyterhub.sqlite'}'",
-        f"c.JupyterHub.cookie_secret_file = {str(folder / 'cookie_secret')!r}",
-        f"c.JupyterHub.pid_file = {str(folder / 'jupyterhub.pid')!r}",
-        "c.JupyterHub.cleanup_servers = True",
-        "c.JupyterHub.authenticator_class = 'dummy'",
-        f"c.DummyAuthenticator.password = {PASSWORD!r}",
-        "c.JupyterHub.spawner_class = 'simple'",
-        f"c.SimpleLocalProcessSpawner.home_dir_template = {str(folder / 'home' / '{username}')!r}",
-        f"c.Spawner.cmd = [{str(BIN / 'jupyterhub-singleuser')!r}]",
-        "c.Spawner.args = ['--allow-root', '--LabApp.news_url=',"
-        " '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate']",
-        "c.Spawner.default_url = '/lab'",
-        f"c.Spawner.environment = {env!r}",
-        "c.Spawner.start_timeout = 300",
-        "c.Spawner.http_timeout = 300",
-    ]) + "\n")
-    return cfg, f"http://127.0.0.1:{port}"
+TEACHER = "teacher"   # the instructor's hub user: their server starts in the course folder
+HOSTILE = "eve"       # submits through the exchange, grading happens from Formgrader's button
 
 
 @pytest.fixture(scope="module")
@@ -153,37 +70,14 @@ def hub(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hub")
     chapter = classroom_chapter()
     exchange = make_exchange(folder / "exchange")
-    teacher = Instructor(folder / "course", exchange, chapter)
+    teacher = Instructor(folder / "home" / TEACHER, exchange, chapter)
     teacher.release()
 
     marker = secrets.token_hex(12)
-    cfg, url = _hub_config(folder, exchange, marker)
-    log = open(folder / "hub.log", "w")
-    env = dict(os.environ, COURSE_HUB_TEST=marker)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.Popen([str(HUB), "-f", str(cfg)], cwd=folder, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterHub exited early:\n" + (folder / "hub.log").read_text()[-4000:])
-            try:
-                with urllib.request.urlopen(f"{url}/hub/api", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("JupyterHub did not answer within 120 s:\n"
-                            + (folder / "hub.log").read_text()[-4000:])
-            time.sleep(1)
+    cfg, url = hub_config(folder, exchange, marker)
+    with running_hub(folder, cfg, url, marker):
         yield {"url": url, "teacher": teacher, "chapter": chapter, "folder": folder,
-               "home": folder / "home" / LEARNER, "t0": t0}
-    finally:
-        _stop(proc, marker)
-        log.close()
-        assert not _ours(marker), "processes started by the hub test are still running"
+               "exchange": exchange, "home": folder / "home" / LEARNER, "t0": t0}
 
 
 def _log_tail(hub) -> str:
@@ -269,3 +163,44 @@ def test_learner_fetches_edits_and_submits_from_jupyterlab_on_a_hub(hub, tmp_pat
     got = {g: auto for g, (auto, _) in teacher.scores(LEARNER).items() if g in points}
     assert earned and got == {g: (p if g in earned else 0.0) for g, p in points.items()}, got
     print(f"\nJupyterHub test: {time.time() - hub['t0']:.0f} s wall, from course setup to grades")
+
+
+@pytest.mark.skipif(not sandbox_status()[0], reason=f"no sandbox here: {sandbox_status()[1]}")
+def test_formgraders_autograde_button_on_the_hub_grades_a_hostile_submission_in_the_sandbox(hub):
+    url, teacher, chapter, folder = hub["url"], hub["teacher"], hub["chapter"], hub["folder"]
+    release, solution = teacher.release_notebook(), teacher.solution_notebook()
+    _, gid, _ = _first_answer(release, solution)
+    canary = folder / "outside-scratch.txt"
+    canary.write_text("the instructor's file\n")
+    gradebook = teacher.path / "gradebook.db"
+    # unsandboxed, the attack would succeed: its targets exist and this OS user can reach them
+    assert (teacher.path / "solutions" / chapter / f"{chapter}.ipynb").is_file() and gradebook.is_file()
+
+    # eve fetches through the exchange, answers everything but replaces one answer by the attack
+    home = learner_config(folder / "learners" / HOSTILE, hub["exchange"], HOSTILE)
+    run_nbgrader(home, "fetch_assignment", chapter, env=learner_env(home))
+    mine = home / chapter / f"{chapter}.ipynb"
+    write_notebook(set_answer(fill_answers(read_notebook(mine), solution), gid,
+                              escape_answer(teacher.path, chapter, gid, canary)), mine)
+    run_nbgrader(home, "submit", chapter, env=learner_env(home))
+    teacher.collect()
+
+    # the instructor's server on the hub; Formgrader's Autograde button, as its page posts it
+    me = HubUser(url, TEACHER).start()
+    listed = me.get(f"formgrader/api/submissions/{chapter}").json()
+    assert HOSTILE in {s["student"] for s in listed}, listed
+    reply = json.loads(me.post(f"formgrader/api/submission/{chapter}/{HOSTILE}/autograde").text)
+    assert reply.get("success") is True, reply.get("error") or reply
+
+    # no points for the attack, nothing outside the scratch folder touched
+    assert canary.read_text() == "the instructor's file\n"
+    points = teacher.autograded_points()
+    got = {g: auto for g, (auto, _) in teacher.scores(HOSTILE).items() if g in points}
+    lost = answer_tests(release, gid)
+    assert lost and all(got[g] == 0 for g in lost), got
+    assert all(got[g] == p for g, p in points.items() if g not in lost), got  # the rest is graded
+    # the gradebook holds what the sandboxed run gives: scores recomputed from the executed notebook
+    executed = read_notebook(teacher.path / "autograded" / HOSTILE / chapter / f"{chapter}.ipynb")
+    again = scores_from_notebook(executed, graded_cells(solution))
+    assert got == {g: again[g][0] for g in points}, (got, again)
+    print(f"\nformgrader on the hub: {time.time() - hub['t0']:.0f} s wall since course setup")

@@ -11,6 +11,9 @@
   overall on the official runs of ``all_runs.zip`` when present.
 * ``distributed``     — outer steps per second on 1 .. N processes (torch.distributed), scaling efficiency
   and communication share (:mod:`utils.course.bench_distributed`).
+* ``class``           — a class of N generated submissions (correct, wrong, empty, hostile) autograded
+  by ``course autograde``: wall time, time per submission, peak memory, gradebook check
+  (:mod:`utils.course.bench_class`).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import time
 
 import torch
 
+from .bench_class import add_arguments as _class_arguments, bench_class
 from .bench_distributed import add_arguments as _distributed_arguments, distributed
 from .bench_maml import add_arguments as _maml_throughput_arguments, maml_throughput
 from ..episodes import EpisodeSampler
@@ -242,7 +246,7 @@ def train_loop(args) -> dict:
 
 
 BENCHMARKS = {"maml-throughput": maml_throughput, "sinusoid": sinusoid, "glyphs": glyphs, "lake": lake,
-              "train-loop": train_loop, "distributed": distributed}
+              "train-loop": train_loop, "distributed": distributed, "class": bench_class}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
             _maml_throughput_arguments(s)
         if name == "distributed":
             _distributed_arguments(s)
+        if name == "class":
+            _class_arguments(s)
         if name == "sinusoid":
             s.add_argument("--budget", type=float, default=90.0, help="meta-training seconds per method")
             s.add_argument("--inner-lr", type=float, default=0.01)
@@ -290,8 +296,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    BENCHMARKS[args.name](args)
-    return 0
+    result = BENCHMARKS[args.name](args)
+    return 1 if isinstance(result, dict) and result.get("check") is False else 0
 
 
 if __name__ == "__main__":
