@@ -21,14 +21,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab_server import free_port, wait_until_answering
 from utils.course.nbgrader_course import TempCourse, course_env
 from utils.course.notebooks import find_chapters, read_notebook, test_points
 
@@ -157,12 +156,6 @@ HUB = BIN / "jupyterhub"
 HUB_PASSWORD = "course-" + secrets.token_hex(8)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ours(marker: str) -> list[int]:
     """PIDs of the processes a hub test started (they carry ``marker`` in their environment)."""
     pids = []
@@ -261,28 +254,13 @@ def hub_config(folder: Path, exchange: Path, marker: str, *, spawner: str = "sim
 def running_hub(folder: Path, cfg: Path, url: str, marker: str):
     """JupyterHub started on ``cfg``, answering at ``url``; stopped with every process it spawned
     (``marker`` in their environment) when the block ends, whatever happened in it."""
-    import pytest
-
     log = open(folder / "hub.log", "w")
     env = dict(os.environ, COURSE_HUB_TEST=marker)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.Popen([str(HUB), "-f", str(cfg)], cwd=folder, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.time() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterHub exited early:\n" + (folder / "hub.log").read_text()[-4000:])
-            try:
-                with urllib.request.urlopen(f"{url}/hub/api", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("JupyterHub did not answer within 120 s:\n"
-                            + (folder / "hub.log").read_text()[-4000:])
-            time.sleep(1)
+        wait_until_answering(proc, f"{url}/hub/api", folder / "hub.log", "JupyterHub", 120)
         yield url
     finally:
         _stop(proc, marker)

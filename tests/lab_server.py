@@ -33,6 +33,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_answering(proc: subprocess.Popen, url: str, log: Path, name: str, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail the test with the end of ``log`` if ``proc`` exits
+    first or ``timeout`` seconds pass."""
+    deadline = time.time() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited early:\n" + log.read_text()[-4000:])
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            pytest.fail(f"{name} did not answer within {timeout:.0f} s:\n" + log.read_text()[-4000:])
+        time.sleep(1)
+
+
 @contextlib.contextmanager
 def jupyter_lab(work: Path, start_timeout: float = 180):
     """JupyterLab serving ``work``; yields ``(url, token)``; its log is ``work/lab.log``."""
@@ -52,20 +70,7 @@ def jupyter_lab(work: Path, start_timeout: float = 180):
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + start_timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterLab exited early:\n" + (work / "lab.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail(f"JupyterLab did not answer within {start_timeout:.0f} s:\n"
-                            + (work / "lab.log").read_text()[-3000:])
-            time.sleep(1)
+        wait_until_answering(proc, f"{url}/api/status?token={token}", work / "lab.log", "JupyterLab", start_timeout)
         yield url, token
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

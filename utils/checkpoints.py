@@ -38,7 +38,8 @@ from .errors import course_error
 from .runtime import CACHE_DIR_ENV, CHECKPOINT_DIR_ENV, SHIPPED_CACHE_DIR_ENV
 
 __all__ = [
-    "CURVE_HEAD", "checkpoint_dir", "logic_source", "save_checkpoint", "read_manifest", "load_checkpoint",
+    "CURVE_HEAD", "checkpoint_dir", "logic_source", "training_manifest", "save_checkpoint", "read_manifest",
+    "load_checkpoint",
     "checkpoint_label", "SHIPPED_CACHE", "ship_cache", "learner_state", "load_learner_state"
 ]
 
@@ -68,6 +69,21 @@ def logic_source(fn) -> str:
         if body and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             node.body = [b for b in node.body if not isinstance(b, (ast.Import, ast.ImportFrom))] or [ast.Pass()]
     return ast.unparse(tree)
+
+
+def training_manifest(name: str, command: str, settings: dict, seed: int, curve, seconds: float, **extra) -> dict:
+    """The manifest every ``course train`` writer saves: ``name``, ``command``, ``settings`` and their
+    hash, ``seed``, ``iterations`` and the curve (``curve_head``: the first :data:`CURVE_HEAD` losses,
+    ``curve_means_of_20``), ``seconds`` of training, the torch version, threads and date; ``extra``
+    adds the writer's own fields (``code_version``, ``metric``, ``world_size``...)."""
+    import datetime
+    curve = [float(v) for v in curve]
+    return dict(name=name, command=command, settings=settings, settings_hash=settings_key(settings), seed=seed,
+                iterations=len(curve), curve_head=[round(v, 6) for v in curve[:CURVE_HEAD]],
+                curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
+                                   for i in range(0, len(curve), 20)],
+                seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
+                created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"), **extra)
 
 
 def save_checkpoint(name: str, state: dict, manifest: dict) -> Path:

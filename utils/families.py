@@ -12,15 +12,13 @@
 """
 from __future__ import annotations
 
-import datetime
 import time
 
 import torch
 from torch.nn import functional as F
 
 from .learners.blackbox import CNP, CNPLearner, gaussian_nll
-from .cache import settings_key
-from .checkpoints import save_checkpoint
+from .checkpoints import save_checkpoint, training_manifest
 from .episodes import EpisodeSampler
 from .errors import course_error
 from .learners.learned_optimizer import LearnedOptimizer, LSTMRule, final_loss, run_rule, sample_quadratics
@@ -88,14 +86,7 @@ def train_checkpoint(group: str, seed: int, command: str) -> dict:
     learner = make(settings, seed)
     start = time.perf_counter()
     curve = train(learner, settings, seed)
-    seconds = time.perf_counter() - start
-    manifest = dict(name=checkpoint_name(group, seed), command=command, settings=settings,
-                    settings_hash=settings_key(settings), seed=seed,
-                    curve_head=[round(float(v), 6) for v in curve[:50]],
-                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
-                                       for i in range(0, len(curve), 20)],
-                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
-                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    manifest = training_manifest(checkpoint_name(group, seed), command, settings, seed, curve, time.perf_counter() - start)
     save_checkpoint(manifest["name"], learner_state(learner), manifest)
     return manifest
 

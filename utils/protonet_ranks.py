@@ -19,7 +19,6 @@ Taught in chapter 02, § 14 · Past one machine: the outer loop across processes
 """
 from __future__ import annotations
 
-import datetime
 import time
 
 import torch
@@ -95,8 +94,7 @@ def train_protonet_checkpoint(seed: int, command: str, iterations: int | None = 
     torchrun every rank trains and rank 0 alone writes; ``device``: ``"cuda"`` on NCCL ranks (each on
     its own GPU), else the CPU."""
     import os
-    from .cache import settings_key
-    from .checkpoints import CURVE_HEAD, learner_state, save_checkpoint
+    from .checkpoints import learner_state, save_checkpoint, training_manifest
     from .errors import course_error
     from .runtime import CHECKPOINT_DIR_ENV
     if iterations is not None and not os.environ.get(CHECKPOINT_DIR_ENV):
@@ -106,14 +104,7 @@ def train_protonet_checkpoint(seed: int, command: str, iterations: int | None = 
     learner = make_protonet(settings, seed, device=device)
     start = time.perf_counter()
     curve = train_protonet(learner, settings, seed, iterations)
-    manifest = dict(name=checkpoint_name(seed), command=command, settings=settings,
-                    settings_hash=settings_key(settings), seed=seed, code_version=protonet_code_version(),
-                    iterations=len(curve), world_size=int(os.environ.get("WORLD_SIZE", "1")),
-                    curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
-                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
-                                       for i in range(0, len(curve), 20)],
-                    seconds=round(time.perf_counter() - start, 1), torch=torch.__version__,
-                    threads=torch.get_num_threads(),
-                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    manifest = training_manifest(checkpoint_name(seed), command, settings, seed, curve, time.perf_counter() - start,
+                                 code_version=protonet_code_version(), world_size=int(os.environ.get("WORLD_SIZE", "1")))
     save_checkpoint(manifest["name"], learner_state(learner), manifest)
     return manifest

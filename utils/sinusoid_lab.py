@@ -335,23 +335,15 @@ def sine_validation_metric(learner, settings: dict) -> dict:
 
 def train_sine_checkpoint(method: str, seed: int, command: str) -> dict:
     """Train chapter 02's ``method`` with the full-mode recipe and ``seed``; save it; return the manifest."""
-    import datetime
     import time
-    from .cache import settings_key
-    from .checkpoints import CURVE_HEAD, save_checkpoint
+    from .checkpoints import save_checkpoint, training_manifest
     settings = sine_recipe(method)
     learner = make_sine_learner(settings, seed)
     start = time.perf_counter()
     curve = train_sine_learner(learner, settings, seed)
-    seconds = time.perf_counter() - start
-    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
-                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
-                    metric=dict(validation_mse_1_and_10_steps=sine_validation_metric(learner, settings)),
-                    curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
-                    curve_means_of_20=[round(sum(curve[i:i + 20]) / len(curve[i:i + 20]), 5)
-                                       for i in range(0, len(curve), 20)],
-                    final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5),
-                    seconds=round(seconds, 1), torch=torch.__version__, threads=torch.get_num_threads(),
-                    created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    manifest = training_manifest(sine_name(method, seed), command, settings, seed, curve, time.perf_counter() - start,
+                                 code_version=sine_code_version(),
+                                 metric=dict(validation_mse_1_and_10_steps=sine_validation_metric(learner, settings)),
+                                 final_train_loss=round(float(sum(curve[-100:]) / len(curve[-100:])), 5))
     save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
     return manifest

@@ -92,9 +92,7 @@ def _smoke(method: str, seed: int, iterations: int, command: str, world) -> dict
     """The first ``iterations`` steps of the full-mode run of ``method`` (exactly those of the full run),
     saved as its checkpoint in ``$COURSE_CHECKPOINT_DIR``; the manifest records the steps done."""
     import time
-    import torch
-    from ..cache import settings_key
-    from ..checkpoints import CURVE_HEAD, save_checkpoint
+    from ..checkpoints import save_checkpoint, training_manifest
     from ..errors import course_error
     from ..runtime import CHECKPOINT_DIR_ENV
     from ..sinusoid_lab import make_sine_learner, sine_code_version, sine_name, sine_recipe, train_sine_learner
@@ -105,10 +103,8 @@ def _smoke(method: str, seed: int, iterations: int, command: str, world) -> dict
     learner = make_sine_learner(settings, seed)
     start = time.perf_counter()
     curve = train_sine_learner(learner, settings, seed, iterations=iterations)
-    manifest = dict(name=sine_name(method, seed), command=command, settings=settings,
-                    settings_hash=settings_key(settings), seed=seed, code_version=sine_code_version(),
-                    iterations=len(curve), world_size=world.size, curve_head=[round(float(v), 6) for v in curve[:CURVE_HEAD]],
-                    seconds=round(time.perf_counter() - start, 2), torch=torch.__version__)
+    manifest = training_manifest(sine_name(method, seed), command, settings, seed, curve, time.perf_counter() - start,
+                                 code_version=sine_code_version(), world_size=world.size)
     save_checkpoint(manifest["name"], learner.state_dict(resume=False), manifest)
     return manifest
 
