@@ -50,7 +50,7 @@ NO_CHAPTERS = (f"chapter discovery found no chapter in {REPO / 'solutions'} (exp
 #: hub: a real JupyterHub (left out of the README's command, run on its own by .ci/run).
 FILE_MARKERS = {
     **dict.fromkeys([
-        "test_adam_head.py", "test_bench_maml.py", "test_chapter.py", "test_checkpoints.py", "test_compress.py",
+        "test_adam_head.py", "test_bench_maml.py", "test_chapter.py", "test_claims.py", "test_story.py", "test_checkpoints.py", "test_compress.py",
         "test_conventions.py", "test_data.py", "test_distill.py", "test_distributed.py", "test_facts.py",
         "test_families.py", "test_folded.py", "test_fuse.py", "test_glossary.py", "test_house_rules.py", "test_import_graph.py",
         "test_interview.py", "test_interview_zh.py", "test_layout.py", "test_mc_fairness.py",

@@ -57,6 +57,7 @@ Chapter kits (what one chapter measures with; they import the engine, never the 
     - :mod:`utils.checkpoints`  the small trained checkpoints shipped in ``data/checkpoints/``
     - :mod:`utils.trained`      one way to a trained learner: recipes and ``trained(name, seed=...)``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
+    - :mod:`utils.story`        a chapter's checked claims and headline rankings (``ch.claim``, ``ch.ranking``)
     - :mod:`utils.glossary`     the bilingual glossary
     - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview (bank, cards,
       practice, apps)
@@ -71,7 +72,7 @@ __all__ = ["ENGINE_MODULES", "KIT_MODULES"]
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (
     "vocab", "chapters",
-    "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "chapter",
+    "errors", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "story", "chapter",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",

@@ -51,6 +51,41 @@ class Chapter:
     def mode(self) -> str:
         return "FAST" if self.fast else "full"
 
+    def claim(self, name: str, cell: str, holds, message: str = "") -> bool:
+        """Check one claim of the prose: markdown cell ``cell`` carries the tag ``[✓ name]``.
+
+        Raises ``AssertionError`` (with ``message``) when ``holds`` is false; records the claim for
+        ``bench story`` (:func:`utils.story.check_claim`). Taught in chapter 01, § How
+        meta-learning is judged.
+        """
+        from .story import check_claim
+        return check_claim(self.name, name, cell, holds, message)
+
+    def ranking(self, name: str, scores: dict, *, higher_is_better: bool = True, show: bool = True):
+        """Read a ranking over training seeds (``{method: [figure per seed]}``) the way the course
+        does (:func:`utils.story.read_ranking`): best first, ``>`` where a method beats the next on
+        every one of at least 3 seeds, ``~`` where the seeds do not separate them.
+
+        Records it for ``bench story``. In FAST mode a ranking that is not separated also prints
+        the ranking recorded from a full-mode run of the shipped code. Returns the
+        :class:`utils.story.Ranking`. Taught in chapter 01, § One training seed means little too.
+        """
+        from .story import read_ranking, record_story, recorded_rankings
+        ranking = read_ranking(name, scores, higher_is_better=higher_is_better, mode=self.mode)
+        record_story(self.name, ranking=ranking)
+        if show:
+            print(ranking)
+            if self.fast and not ranking.holds:
+                full = recorded_rankings(self.name).get(name)
+                if full:
+                    steps = "".join((" > " if s else " ~ ") + m for m, s in zip(full["order"][1:], full["separated"]))
+                    print(f"  FAST cannot rank these; the recorded full-mode run ({full.get('date', '?')}, "
+                          f"{full['seeds']} seeds) has: {full['order'][0]}{steps}")
+                else:
+                    print("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
+                          "(python -m utils.course bench story --record)")
+        return ranking
+
     def finish(self, figures: dict | None = None, show: bool = False) -> dict:
         """Record the chapter's headline figures (name -> number or short string), print them as
         a table with the run's time when ``show``, and return them.
