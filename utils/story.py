@@ -23,17 +23,23 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .cache import atomic_write_text
+from .cache import PROJECT_ROOT, atomic_write_text
 from .errors import course_error
 from .runtime import FIGURES_DIR_ENV
 
-__all__ = ["MIN_SEEDS", "RECORDED_PATH", "Ranking", "read_ranking", "recorded_rankings", "record_story",
+__all__ = ["MIN_SEEDS", "RECORDED_DIR", "recorded_path", "Ranking", "read_ranking", "recorded_rankings", "record_story",
            "read_story", "check_claim"]
 
 #: A ranking rests on at least this many training seeds.
 MIN_SEEDS = 3
-#: Rankings recorded from a full-mode run of the shipped code (``bench story --record``).
-RECORDED_PATH = Path(__file__).with_name("story_full.json")
+#: Recorded full-mode runs of the shipped code, one ``<chapter>.json`` each (``course record``):
+#: outputs, figures and the story (``{"story": {"rankings": ..., "claims": ...}}``).
+RECORDED_DIR = PROJECT_ROOT / "data" / "recorded"
+
+
+def recorded_path(chapter: str) -> Path:
+    """Where the recorded full-mode run of ``chapter`` lives (``data/recorded/<chapter>.json``)."""
+    return RECORDED_DIR / f"{chapter}.json"
 
 
 @dataclass
@@ -102,12 +108,14 @@ def read_ranking(name: str, scores: dict, *, higher_is_better: bool = True, mode
 
 
 def recorded_rankings(chapter: str, path: Path | None = None) -> dict[str, dict]:
-    """The full-mode rankings recorded for ``chapter`` (``{name: Ranking fields}``; empty if none)."""
-    path = Path(path or RECORDED_PATH)
+    """The full-mode rankings recorded for ``chapter`` (``{name: Ranking fields + "date"}``; empty
+    if none is recorded)."""
+    path = Path(path or recorded_path(chapter))
     if not path.exists():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    return data.get("chapters", {}).get(chapter, {}).get("rankings", {})
+    rankings = data.get("story", {}).get("rankings", {})
+    return {name: {**r, "date": data.get("date", "?")} for name, r in rankings.items()}
 
 
 def _story_path(chapter: str) -> Path | None:
