@@ -46,3 +46,26 @@ def test_claims_and_rankings_are_recorded_for_bench_story(tmp_path, monkeypatch,
     assert story["rankings"]["pair"]["order"] == ["a", "b"] and story["rankings"]["pair"]["mode"] == "FAST"
     assert "FAST cannot rank these" in capsys.readouterr().out
     json.dumps(story)
+
+
+# --------------------------------------------------------------------------- bench story verdicts
+from utils.course.bench_story import story_rows, verdict  # noqa: E402
+
+
+def _r(order, separated, seeds=3):
+    return {"order": order, "separated": separated, "seeds": seeds}
+
+
+def test_story_verdicts():
+    full = _r(["a", "b", "c"], [True, True])
+    assert verdict(_r(["a", "b", "c"], [True, True]), full) == "agree"
+    assert verdict(_r(["a", "b", "c"], [False, True], seeds=1), full) == "FAST cannot rank (labelled)"
+    assert verdict(_r(["b", "a", "c"], [True, True]), full) == "DISAGREE"
+    assert verdict(_r(["a", "b"], [True]), _r(["a", "b"], [False])) == "DISAGREE"   # FAST says more than full
+    assert verdict(None, full) == "not in FAST" and verdict(full, None) == "no full record"
+
+
+def test_story_rows_cover_both_sides():
+    rows = story_rows(["01_x"], {"01_x": {"rankings": {"r": _r(["a", "b"], [True])}}},
+                      {"01_x": {"rankings": {"r": _r(["a", "b"], [True]), "s": _r(["a", "b"], [True])}}})
+    assert [(r[1], r[4]) for r in rows] == [("r", "agree"), ("s", "not in FAST")]

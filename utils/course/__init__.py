@@ -11,6 +11,7 @@ Command line
     - :mod:`utils.course.bench_maml`     ``bench maml-throughput``: quiet vs contended, peer libraries
     - :mod:`utils.course.bench_distributed` ``bench distributed``: 1 vs N processes (torch.distributed)
     - :mod:`utils.course.bench_class`    ``bench class``: a class of N submissions autograded, gradebook check
+    - :mod:`utils.course.bench_story`    ``bench story``: every headline ranking in FAST and full mode, agreed or not
     - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
     - :mod:`utils.course.book`           ``course book``: the course as a static website (the Sphinx build)
     - :mod:`utils.course.book_runs`      the book's executed notebooks, reused while current
@@ -50,7 +51,7 @@ Test fixtures
 __all__ = ["MODULES"]
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
+MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "bench_story", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",

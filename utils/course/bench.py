@@ -14,6 +14,8 @@
 * ``class``           — a class of N generated submissions (correct, wrong, empty, hostile) autograded
   by ``course autograde``: wall time, time per submission, peak memory, gradebook check
   (:mod:`utils.course.bench_class`).
+* ``story``           — every headline ranking in FAST and in full mode (recorded), and whether the
+  order agrees (:mod:`utils.course.bench_story`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import torch
 
 from .bench_class import add_arguments as _class_arguments, bench_class
 from .bench_distributed import add_arguments as _distributed_arguments, distributed
+from .bench_story import add_arguments as _story_arguments, bench_story
 from .bench_maml import add_arguments as _maml_throughput_arguments, maml_throughput
 from ..episodes import EpisodeSampler
 from ..learners import ANIL, MAML, FineTuneBaseline, ProtoNet, episode_source, sinusoid_source
@@ -246,7 +249,8 @@ def train_loop(args) -> dict:
 
 
 BENCHMARKS = {"maml-throughput": maml_throughput, "sinusoid": sinusoid, "glyphs": glyphs, "lake": lake,
-              "train-loop": train_loop, "distributed": distributed, "class": bench_class}
+              "train-loop": train_loop, "distributed": distributed, "class": bench_class,
+              "story": bench_story}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
             _distributed_arguments(s)
         if name == "class":
             _class_arguments(s)
+        if name == "story":
+            _story_arguments(s)
         if name == "sinusoid":
             s.add_argument("--budget", type=float, default=90.0, help="meta-training seconds per method")
             s.add_argument("--inner-lr", type=float, default=0.01)

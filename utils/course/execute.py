@@ -169,6 +169,7 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
     figures_dir = build / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     (figures_dir / f"{chapter}.json").unlink(missing_ok=True)  # no stale figures in the table
+    (figures_dir / f"{chapter}.story.json").unlink(missing_ok=True)  # nor stale rankings and claims
     out.parent.mkdir(parents=True, exist_ok=True)
     log = (out.parent / "artefacts.jsonl").resolve()
     log.unlink(missing_ok=True)  # this run's loads only
