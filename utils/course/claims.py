@@ -56,7 +56,9 @@ _CLAIM = re.compile(
     r"|\b(?:several|many|\d+|two|three|four|five|ten) times\b|\btwice\b|\bhalf as\b|\border of magnitude\b"
     r"|\bbeats?\b|\bbeaten\b|\bbeating\b|\boutperform\w*|\bwins?\b|\bahead\b|\bexceeds?\b|\bwithin\b"
     r"|\b\w+er than\b|\b(?:more|less|fewer) \w+(?: \w+)? than\b|\b(?:best|worst)\b"
-    r"|\bchance\b|\bseparated\b|\bon every seed\b|\bsignificant\w*", re.I)
+    r"|\bchance\b|\bseparated\b|\bon every seed\b|\bsignificant\w*"
+    r"|\b(?:leads?|trails?|loses|superior|inferior|dominates|stronger|weaker|strongest|weakest|cheapest"
+    r"|fastest|slowest|largest|smallest|highest|lowest)\b", re.I)
 
 
 def _clean(markdown: str) -> str:
