@@ -10,12 +10,14 @@ of a glossary concept appears it is followed by the English term in full-width p
   (``"情景（小样本任务）"`` → ``情景``); a term that is English itself (``"ANIL（几乎无内循环）"``,
   ``"Meta-SGD（…）"``) needs nothing, since the reader already sees the English.
 * The English in the parentheses is the entry's ``term`` or one of its ``aliases``
-  (case-insensitive, an ``s`` plural allowed), first in the parentheses: ``情景（episode，小样本任务）``
-  passes, ``情景（task）`` does not.
+  (case-insensitive, an ``s`` plural allowed), as their first clause: ``情景（episode，小样本任务）``
+  passes, ``情景（task）`` and ``原型网络（Snell 等，2017）`` do not. A longer phrase glossed whole
+  introduces its term too (``无监督元学习（unsupervised meta-learning）``), and so does the English
+  written first with its Chinese in the brackets (``episode（情景任务）``).
 * Overlapping terms: at each place the longest Chinese term wins, so ``元学习器`` is a use of
   meta-learner, not of meta-learning (``元学习``), and ``任务分布`` is not a use of ``任务``.
 * The parentheses after a term belong to it: a term inside them (``情景（episode，小样本任务）``) is
-  part of the gloss, not a use.
+  part of the gloss, not a use. A word of :data:`NOT_A_USE` (``非结构化剪枝``) is never a use.
 
 :func:`term_uses` finds the uses in one text, :func:`gloss_problems` applies the rule to a unit
 (a sequence of texts read in order), :func:`bank_gloss_problems` to every entry of the question
