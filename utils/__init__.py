@@ -59,6 +59,7 @@ Chapter kits (what one chapter measures with; they import the engine, never the 
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.story`        a chapter's checked claims and headline rankings (``ch.claim``, ``ch.ranking``)
     - :mod:`utils.glossary`     the bilingual glossary
+    - :mod:`utils.glossary_zh`  the English term in parentheses at a Chinese term's first use (the bank's rule)
     - :mod:`utils.interview`    chapter 07's question bank, flashcards and mock interview (bank, cards,
       practice, apps)
 
@@ -76,7 +77,7 @@ ENGINE_MODULES = (
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",
-    "sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families",
+    "sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "glossary_zh", "interview", "families",
 )
 #: The chapter kits among them: engine code that serves one chapter (may not import the machinery either).
-KIT_MODULES = ("sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "interview", "families")
+KIT_MODULES = ("sinusoid_lab", "distributed_lab", "protonet_ranks", "meta_costs", "checkpoints", "trained", "multitask", "glossary", "glossary_zh", "interview", "families")
