@@ -69,3 +69,10 @@ def test_story_rows_cover_both_sides():
     rows = story_rows(["01_x"], {"01_x": {"rankings": {"r": _r(["a", "b"], [True])}}},
                       {"01_x": {"rankings": {"r": _r(["a", "b"], [True]), "s": _r(["a", "b"], [True])}}})
     assert [(r[1], r[4]) for r in rows] == [("r", "agree"), ("s", "not in FAST")]
+
+
+def test_numpy_figures_and_results_count_as_their_value():
+    import numpy as np
+    from utils.results import MetaResult
+    r = read_ranking("r", {"a": np.array([0.9, 0.8, 0.7]), "b": [MetaResult("accuracy", 0.5, 0.01, [0.5])] * 3})
+    assert r.order == ["a", "b"] and r.holds

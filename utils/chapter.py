@@ -51,7 +51,7 @@ class Chapter:
     def mode(self) -> str:
         return "FAST" if self.fast else "full"
 
-    def claim(self, name: str, cell: str, holds, message: str = "") -> bool:
+    def claim(self, name: str, cell: str, holds, message: str = "") -> None:
         """Check one claim of the prose: markdown cell ``cell`` carries the tag ``[✓ name]``.
 
         Raises ``AssertionError`` (with ``message``) when ``holds`` is false; records the claim for
@@ -59,7 +59,7 @@ class Chapter:
         meta-learning is judged.
         """
         from .story import check_claim
-        return check_claim(self.name, name, cell, holds, message)
+        check_claim(self.name, name, cell, holds, message)
 
     def ranking(self, name: str, scores: dict, *, higher_is_better: bool = True, show: bool = True):
         """Read a ranking over training seeds (``{method: [figure per seed]}``) the way the course

@@ -83,7 +83,7 @@ class Ranking:
 def _per_seed(values) -> list[float]:
     out = []
     for v in (values if isinstance(values, (list, tuple)) else list(values)):
-        out.append(float(getattr(v, "mean", v)))
+        out.append(float(v.mean if hasattr(v, "ci95") else v))   # a MetaResult counts as its mean
     return out
 
 
@@ -143,9 +143,8 @@ def record_story(chapter: str, *, ranking: Ranking | None = None, claim: str | N
     atomic_write_text(path, json.dumps(story, indent=1, sort_keys=True))
 
 
-def check_claim(chapter: str, name: str, cell: str, holds, message: str = "") -> bool:
+def check_claim(chapter: str, name: str, cell: str, holds, message: str = "") -> None:
     """Assert one claim of the prose (tag ``[✓ name]`` in markdown cell ``cell``) and record it."""
     if not bool(holds):
         raise AssertionError(f"claim [✓ {name}] (cell {cell}) does not hold" + (f": {message}" if message else ""))
     record_story(chapter, claim=name)
-    return True
