@@ -12,6 +12,8 @@ import base64
 import copy
 import hashlib
 import json
+import os
+from datetime import datetime, timezone
 
 import pytest
 from nbformat.v4 import new_output
@@ -33,7 +35,7 @@ def _executed(solution, *, fast=False, exception=False, error=False):
     """``solution`` as papermill would leave it: parameters, times, outputs on the code cells."""
     nb = copy.deepcopy(solution)
     nb.metadata["papermill"] = {"parameters": {"FAST": fast}, "exception": exception,
-                                "start_time": "2026-11-30T09:00:00", "end_time": "2026-11-30T09:20:00",
+                                "start_time": "2026-11-30T09:00:00+00:00", "end_time": "2026-11-30T09:20:00+00:00",
                                 "duration": 1200.04}
     for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cell.execution_count = n + 1
@@ -132,6 +134,16 @@ def test_record_refuses_a_fast_or_failed_run(course, how, found):
     assert found in message and "run --full --only 01" in message and "record --build" in message
     assert "1 of 2 run(s) refused, nothing recorded" in message
     assert not (course / "data" / "recorded").exists()  # the good run of 02_other is not written either
+
+
+def test_record_refuses_a_story_left_by_an_earlier_run(course):
+    """`course run` merges into the story file: one older than the run is an earlier run's."""
+    story = course / "build" / "figures" / "01_toy.story.json"
+    early = datetime(2026, 11, 30, 8, 59, tzinfo=timezone.utc).timestamp()  # the run began at 09:00
+    os.utime(story, (early, early))
+    with pytest.raises(CourseError, match=r"01_toy\.story\.json, older than the run \(an earlier run's\)\. "
+                                          r"What to do: delete it, then run it again in full mode"):
+        record_build(course, course / "build", log=lambda m: None)
 
 
 def test_record_refuses_a_run_of_other_code_cells(course):

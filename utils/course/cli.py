@@ -343,10 +343,10 @@ def cmd_bank(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from .book import build_book
+    from .book import MODES, build_book
 
-    mode = "full" if args.full else "FAST" if args.fast else "recorded full-mode (where current, else FAST)"
-    print(f"Building the book from {mode} outputs (executed copies are reused when current)...", flush=True)
+    mode = MODES["full" if args.full else "FAST" if args.fast else "recorded"]
+    print(f"Building the book: {mode} (executed copies are reused when current)...", flush=True)
     result = build_book(args.root, args.out, fast=not args.full, recorded=not args.fast,
                         timeout=args.timeout, log=lambda m: print(m, flush=True))
     print(result.summary())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -104,6 +105,20 @@ def _json_or(path: Path, default):
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else copy.deepcopy(default)
 
 
+def _check_fresh(files: list[Path], pm: dict, chapter: str, build: Path) -> None:
+    """Refuse a figures or story file written before the run began: an earlier run's, left in the
+    same build folder (the story file is merged into, not replaced, by each run)."""
+    try:
+        start = datetime.fromisoformat(str(pm.get("start_time"))).timestamp()
+    except ValueError:
+        return  # no start time recorded: nothing to compare with
+    old = [p for p in files if p.is_file() and p.stat().st_mtime < start - 1.0]
+    if old:
+        raise course_error(f"the run of {chapter} to record", "headline figures and a story written by this run",
+                           f"{', '.join(map(str, old))}, older than the run (an earlier run's)",
+                           f"delete {'them' if len(old) > 1 else 'it'}, then {_rerun(chapter, build)}")
+
+
 def make_recording(root: str | Path, chapter: str, build: str | Path) -> dict:
     """The recording of ``<build>/executed/<chapter>/<chapter>.ipynb`` (after :func:`check_run`)."""
     build = Path(build)
@@ -115,10 +130,12 @@ def make_recording(root: str | Path, chapter: str, build: str | Path) -> dict:
     executed = read_notebook(path)
     check_run(executed, read_notebook(solution), chapter, build)
     pm = executed.metadata.get("papermill") or {}
+    figures = build / "figures"
+    _check_fresh([figures / f"{chapter}.json", figures / f"{chapter}.story.json"], pm, chapter, build)
     sidecar = path.with_suffix(".book.json")  # the book's own runs say where they ran
     machine = _json_or(sidecar, {}).get("machine") or describe_machine()
     seconds = pm.get("duration")
-    cells, figures = code_cells(executed), build / "figures"
+    cells = code_cells(executed)
     return {"chapter": chapter, "mode": "full", "date": run_date(executed), "machine": machine,
             "seconds": round(float(seconds), 1) if seconds is not None else None, "code_cells": cells,
             "outputs": {str(c.get("id")): _outputs(c) for c in executed.cells
