@@ -60,8 +60,8 @@ from .recorded import is_recording_current, load_recording, recorded_notebook
 
 #: ``build_book`` and its result are this module's own; the leak scan and the link rewriting are
 #: re-exported from :mod:`.book_leaks` and :mod:`.book_pages`, where callers have always found them.
-__all__ = ["MODES", "ORIGIN_WORDS", "BookResult", "build_book", "mathjax_dir", "copy_mathjax", "write_sources", "run_sphinx",
-           "find_site_leaks", "site_text", "rewrite_links"]
+__all__ = ["MODES", "ORIGIN_WORDS", "BookResult", "build_book", "mathjax_dir", "copy_mathjax", "write_sources",
+           "run_sphinx", "find_site_leaks", "site_text", "rewrite_links"]
 
 
 # --------------------------------------------------------------------------- Sphinx
