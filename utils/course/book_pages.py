@@ -300,7 +300,8 @@ Each chapter names the mapping it studies:
 
 {chr(10).join(rows)}
 
-The outputs on these pages come from {runs}; each chapter page says which, when and where. Exercises appear as boxes: to do them, run the chapter in JupyterLab (each page
+The outputs on these pages come from {runs}; each chapter page says which, when and where.
+Exercises appear as boxes: to do them, run the chapter in JupyterLab (each page
 says how). {also}
 
 ```{{toctree}}
