@@ -60,7 +60,7 @@ FILE_MARKERS = {
         "test_vocab_signatures.py",
     ], ("engine",)),
     **dict.fromkeys(["test_course_cli.py", "test_data_folder.py", "test_progress.py",
-                     "test_run_artefacts.py", "test_sandbox.py"], ("machinery",)),
+                     "test_run_artefacts.py", "test_sandbox.py", "test_recorded.py"], ("machinery",)),
     **dict.fromkeys(["test_notebooks.py", "test_nbval.py", "test_sync.py"], ("notebooks",)),
     **dict.fromkeys(["test_attacks.py", "test_exchange.py", "test_grade.py", "test_integrity.py",
                      "test_roundtrip.py", "test_wrong_answers.py", "test_limits.py",

@@ -1,5 +1,6 @@
 """The course as a static website (``python -m utils.course book``), built once per session from
-the FAST runs the notebook tests already make (``chapter_run`` in conftest.py), then:
+the recorded full-mode runs that are current (``data/recorded/``) and, for the other chapters, the
+FAST runs the notebook tests already make (``chapter_run`` in conftest.py), then:
 
 * scanned for solution and hidden-test text (none may appear);
 * opened in headless Chromium (Debian's ``/usr/bin/chromium`` driven by Playwright, served by a
@@ -27,7 +28,12 @@ from lab_server import CHROMIUM, CHROMIUM_ARGS
 from conftest import CHAPTERS, NO_CHAPTERS, REPO
 from utils.course.book import build_book, find_site_leaks, site_text
 from utils.course.notebooks import read_notebook
+from utils.course.recorded import is_recording_current
 
+#: What the banner of a page built from a recording / from a FAST fallback says.
+RECORDED_BANNER = ("Outputs from a recorded full-mode run", "recorded run of the shipped code",
+                   "FAST = False")
+FALLBACK_BANNER = ("Outputs from a FAST run", "No current full-mode recording of this chapter exists")
 #: An exercise box on a built page (answer stub, its tests, or a written answer).
 EXERCISE_BOX = re.compile(r'class="exercise(?:-tests)? admonition"')
 NO_CHROMIUM = ("Chromium not installed at /usr/bin/chromium: install it with "
@@ -35,7 +41,8 @@ NO_CHROMIUM = ("Chromium not installed at /usr/bin/chromium: install it with "
 
 @pytest.fixture(scope="session")
 def book(chapter_run, tmp_path_factory):
-    """The site built from this run's FAST runs (shared with test_notebooks; one build per session)."""
+    """The site built from the current recordings and this run's FAST runs (shared with
+    test_notebooks; one build per session)."""
     assert CHAPTERS, NO_CHAPTERS
     executed = {}
     for ch, run in chapter_run.all(CHAPTERS).items():
@@ -47,17 +54,23 @@ def book(chapter_run, tmp_path_factory):
     return result
 
 
-def test_book_builds_every_page_from_fast_outputs(book):
+def test_book_builds_every_page_from_recorded_or_fast_outputs(book):
+    """The default build: a chapter with a current recording (data/recorded/) shows it, the
+    others this session's FAST runs, each page saying which."""
     pages = set(book.pages)
     assert {"index.html", "glossary.html", "question-bank.html", "search.html"} <= pages
     assert {f"chapters/{ch}.html" for ch in CHAPTERS} <= pages
-    assert book.mode == "FAST"
+    assert book.mode == "recorded"
+    assert book.origins == {ch: "recorded" if is_recording_current(ch, REPO) else "fallback"
+                            for ch in CHAPTERS}
     assert not book.warnings, "\n".join(book.warnings[:20])
     with_math = []
     for ch in CHAPTERS:
         text = (book.out / "chapters" / f"{ch}.html").read_text(encoding="utf-8")
         words = " ".join(site_text(book.out / "chapters" / f"{ch}.html").split())
-        assert "Outputs from a FAST run" in words, f"{ch}: no provenance banner"
+        recorded = book.origins[ch] == "recorded"
+        banner = (RECORDED_BANNER if recorded else FALLBACK_BANNER)
+        assert all(w in words for w in banner), f"{ch}: no provenance banner saying {banner}"
         assert "Run it yourself in JupyterLab" in words, f"{ch}: no run-it box"
         assert f"jupyter lab chapters/{ch}/{ch}.ipynb" in words
         assert f"localhost:8888/lab/tree/chapters/{ch}/{ch}.ipynb" in text
@@ -67,7 +80,8 @@ def test_book_builds_every_page_from_fast_outputs(book):
         assert counts["exercises"] > 0 and len(EXERCISE_BOX.findall(text)) == counts["exercises"]
         assert counts["outputs"] > 0, f"{ch}: no outputs copied from the FAST run"
         if counts["figures"]:
-            assert text.count("Output of a FAST run") >= counts["figures"], f"{ch}: figure without caption"
+            caption = "Output of the recorded full run" if recorded else "Output of a FAST run"
+            assert text.count(caption) >= counts["figures"], f"{ch}: figure without caption"
         if 'class="math' in text:  # Sphinx loads MathJax on the pages that have math
             with_math.append(ch)
             assert "_static/mathjax/tex-chtml.js" in text, f"{ch}: MathJax not served by the site"
@@ -280,6 +294,64 @@ def test_toy_book_reuses_current_runs_and_labels_full_outputs(toy_root, tmp_path
     page = (full.out / "chapters" / "01_toy.html").read_text(encoding="utf-8")
     assert "Outputs from a full run" in page and "FAST mode: False" in page
     assert "from-full-run" in page and "from-fast-run" not in page
+
+
+def _set_code(root, chapter: str, cell_id: str, source: str) -> None:
+    """Change one non-exercise code cell in the solution and in the student version alike."""
+    from utils.course.notebooks import release_path, solution_path, write_notebook
+
+    for path in (solution_path(root, chapter), release_path(root, chapter)):
+        nb = read_notebook(path)
+        next(c for c in nb.cells if c.get("id") == cell_id).source = source
+        write_notebook(nb, path)
+
+
+def test_toy_book_shows_a_current_recording_and_falls_back_to_fast_when_stale(toy_root, tmp_path, capsys):
+    """`run --full`, then `record`: the recorded chapter's page shows the recorded output with the
+    banner (full mode, date, machine), the other chapter FAST outputs saying it has no recording;
+    a FAST run is refused; after a code cell changes the recording is stale and the page is FAST."""
+    import json
+    import shutil
+
+    from utils.course.book_runs import describe_machine
+    from utils.course.cli import main
+    from utils.course.recorded import recording_path, stale_recordings
+
+    root = tmp_path / "course"
+    shutil.copytree(toy_root, root, ignore=shutil.ignore_patterns("build"))
+    full = root / "build" / "full-run"
+    assert main(["--root", str(root), "run", "--full", "--only", "01", "--build", str(full)]) == 0
+    assert main(["--root", str(root), "record", "--build", str(full)]) == 0
+    rec = json.loads(recording_path("01_toy", root).read_text(encoding="utf-8"))
+    assert rec["mode"] == "full" and rec["figures"] == {"toy_answer": 42, "fast": False}
+    assert "FAST mode: False" in rec["outputs"]["setup"][0]["text"]
+    book = build_book(root, log=lambda m: None)
+    assert book.origins == {"01_toy": "recorded", "02_other": "fallback"}
+    words = " ".join(site_text(book.out / "chapters" / "01_toy.html").split())
+    assert all(w in words for w in RECORDED_BANNER)
+    assert f"Run on {rec['date']}, on {describe_machine()}" in words and "FAST mode: False" in words
+    other = " ".join(site_text(book.out / "chapters" / "02_other.html").split())
+    assert all(w in other for w in FALLBACK_BANNER)
+    index = site_text(book.out / "index.html")
+    assert f"full, recorded {rec['date']}" in index and "FAST" in index
+    forced = build_book(root, recorded=False, log=lambda m: None)  # --fast: never the recording
+    assert forced.mode == "FAST" and set(forced.origins.values()) == {"run"}
+    assert "FAST mode: True" in site_text(forced.out / "chapters" / "01_toy.html")
+
+    capsys.readouterr()  # the FAST runs the book made are no recording
+    assert main(["--root", str(root), "record", "--build", str(root / "build")]) == 2
+    err = capsys.readouterr().err
+    assert "expected a full-mode run (papermill parameter FAST = False), found a run with FAST = True" in err
+    assert "run --full" in err
+
+    _set_code(root, "01_toy", "setup", "import os\nFAST = FAST or os.environ.get('COURSE_FAST') == '1'\n"
+              "print('FAST mode now:', FAST)")
+    assert stale_recordings(root) == ["01_toy"]
+    stale = build_book(root, log=lambda m: None)
+    assert stale.origins == {"01_toy": "fallback", "02_other": "fallback"}
+    words = " ".join(site_text(stale.out / "chapters" / "01_toy.html").split())
+    assert all(w in words for w in FALLBACK_BANNER) and "FAST mode now: True" in words
+    assert "FAST mode: False" not in words
 
 
 def test_links_to_headings_with_an_apostrophe_are_rewritten():

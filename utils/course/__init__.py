@@ -15,6 +15,7 @@ Command line
     - :mod:`utils.course.progress`       ``course progress``: the learner's grade dashboard
     - :mod:`utils.course.book`           ``course book``: the course as a static website (the Sphinx build)
     - :mod:`utils.course.book_runs`      the book's executed notebooks, reused while current
+    - :mod:`utils.course.recorded`       ``course record``: the recorded full-mode runs the book shows (data/recorded/)
     - :mod:`utils.course.book_pages`     the book's pages: chapters, landing page, glossary, bank
     - :mod:`utils.course.book_leaks`     the leak scan of a built book
 
@@ -51,7 +52,7 @@ Test fixtures
 __all__ = ["MODULES"]
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "bench_story", "progress", "book", "book_runs", "book_pages", "book_leaks", "notebooks",
+MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "bench_story", "progress", "book", "book_runs", "recorded", "book_pages", "book_leaks", "notebooks",
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",

@@ -1,4 +1,4 @@
-"""The course as a static website (``python -m utils.course book [--full] [--out DIR]``).
+"""The course as a static website (``python -m utils.course book [--fast | --full] [--out DIR]``).
 
 A book in the d2l / UvA-tutorials sense: every chapter with its executed outputs (figures,
 tables, printed numbers), rendered math, the bilingual glossary and the question bank as pages,
@@ -7,32 +7,42 @@ Sphinx's search, and on each chapter a box that says how to run it in JupyterLab
 How it is built, offline (Sphinx + MyST-NB + sphinx-book-theme, MathJax shipped by the PyPI
 package ``sphinx-mathjax-offline``: no CDN at build or read time):
 
-1. **Executed notebooks.** Each ``solutions/NN_name/NN_name.ipynb`` is executed by the course's
-   own runner (:func:`utils.course.execute.run_chapter`, FAST unless ``--full``) into
+1. **Outputs.** By default a chapter's outputs are those of its **recorded full-mode run** of the
+   shipped code (``data/recorded/<chapter>.json``, written by ``python -m utils.course record``
+   after ``course run --full``; :mod:`.recorded`), when that recording is *current*: its code
+   cells (ids and sources) equal today's solution notebook. A chapter without a current
+   recording falls back to a FAST run, and its page says so. ``--fast`` ignores the recordings
+   (FAST runs everywhere); ``--full`` executes full runs now.
+   Runs are made by the course's own runner (:func:`utils.course.execute.run_chapter`) into
    ``build/executed/`` (``build/full/executed/`` for ``--full``). A copy already there is reused
    when it is *current*: papermill ran it in the same mode, without an exception, and its cells
    (ids and sources, papermill's injected cell aside) equal today's solution notebook. (A change
    to the engine in ``utils/`` alone does not make a copy stale: delete ``build/executed/`` or
    run ``python -m utils.course run`` to refresh the outputs.)
 2. **Student structure.** The chapter pages are rendered from the *student* version in
-   ``chapters/``: the executed outputs are copied onto its non-exercise cells by cell id, and
+   ``chapters/``: the outputs are copied onto its non-exercise cells by cell id, and
    the exercise cells (answer stubs, their visible tests, written questions) become "Exercise"
    boxes without outputs. So solutions and hidden tests never reach the site;
    :func:`find_site_leaks` scans the built files for them and ``tests/test_book.py`` fails on any.
+   The prose always comes from today's notebook, recorded outputs or not.
 3. **Provenance.** Each chapter page opens with a banner naming the run its outputs come from
-   (mode, date, machine); every output area is labelled with the mode and every figure or
-   table output gets a caption saying so.
+   (mode, date, machine; for a recording, "recorded run of the shipped code"; for a fallback,
+   that no current full-mode recording exists); every output area is labelled with the mode and
+   every figure or table output gets a caption saying so. The landing page's chapter table has
+   the same per chapter.
 4. MyST-NB renders the notebooks with ``nb_execution_mode = "off"``: it never re-executes.
 
 The site is a folder of static files: host it on any static host (GitHub Pages, Netlify, an
 nginx folder) or look at it locally with ``python -m http.server -d build/book/html``.
 
-The code, by concern: :mod:`.book_runs` (step 1, the executed notebooks), :mod:`.book_pages`
+The code, by concern: :mod:`.recorded` and :mod:`.book_runs` (step 1, the recorded and executed
+runs), :mod:`.book_pages`
 (steps 2 and 3, the pages), this module (Sphinx: sources, configuration, the build) and
 :mod:`.book_leaks` (the leak scan of the built site).
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import shutil
@@ -44,13 +54,14 @@ from ..errors import course_error
 from .book_leaks import find_site_leaks, site_text
 from .book_pages import (_heading_targets, bank_page, chapter_page, chapter_title, glossary_page, landing_page,
                          rewrite_links)
-from .book_runs import ExecutedChapter, _run_date, describe_machine, executed_chapter, is_current, mode_name
+from .book_runs import ExecutedChapter, describe_machine, executed_chapter, is_current, mode_name, run_date
 from .notebooks import find_chapters, read_notebook, release_path, solution_path, write_notebook
+from .recorded import is_recording_current, load_recording, recorded_notebook
 
 #: ``build_book`` and its result are this module's own; the leak scan and the link rewriting are
 #: re-exported from :mod:`.book_leaks` and :mod:`.book_pages`, where callers have always found them.
-__all__ = ["BookResult", "build_book", "mathjax_dir", "copy_mathjax", "write_sources", "run_sphinx",
-           "find_site_leaks", "site_text", "rewrite_links"]
+__all__ = ["MODES", "ORIGIN_WORDS", "BookResult", "build_book", "mathjax_dir", "copy_mathjax", "write_sources",
+           "run_sphinx", "find_site_leaks", "site_text", "rewrite_links"]
 
 
 # --------------------------------------------------------------------------- Sphinx
@@ -127,6 +138,13 @@ details.bank-answer summary { cursor: pointer; color: #1d4ed8; }
 '''
 
 
+#: What a build's outputs are, by :attr:`BookResult.mode`.
+MODES = {"recorded": "recorded full-mode outputs where current, FAST elsewhere",
+         "FAST": "FAST outputs (--fast)", "full": "outputs of full runs (--full)"}
+#: A chapter's line of the summary, by origin (:data:`.book_runs.ORIGINS`).
+ORIGIN_WORDS = {"recorded": "recorded full run", "fallback": "FAST (no recording)", "run": "this build's run"}
+
+
 @dataclass
 class BookResult:
     """What :func:`build_book` made."""
@@ -139,13 +157,15 @@ class BookResult:
     warnings: list[str] = field(default_factory=list)
     chapters: dict = field(default_factory=dict)   # chapter -> counts (outputs, figures, exercises)
     reused: list[str] = field(default_factory=list)
+    origins: dict = field(default_factory=dict)    # chapter -> where its outputs come from (ORIGINS)
 
     def summary(self) -> str:
-        lines = [f"Built the book ({self.mode} outputs) in {self.seconds:.0f} s: {len(self.pages)} pages, "
+        what = MODES.get(self.mode, f"{self.mode} outputs")
+        lines = [f"Built the book ({what}) in {self.seconds:.0f} s: {len(self.pages)} pages, "
                  f"{self.size_bytes / 2**20:.1f} MiB in {self.out}"]
         for ch, c in self.chapters.items():
-            lines.append(f"  {ch:<24} {c['outputs']:>3} outputs, {c['images']:>3} images, "
-                         f"{c['figures']:>3} captioned figures/tables, "
+            lines.append(f"  {ch:<24} {ORIGIN_WORDS[self.origins.get(ch, 'run')]:<22} {c['outputs']:>3} outputs, "
+                         f"{c['images']:>3} images, {c['figures']:>3} captioned figures/tables, "
                          f"{c['exercises']:>3} exercise boxes")
         if self.warnings:
             lines.append(f"  {len(self.warnings)} Sphinx warning(s); the first: {self.warnings[0]}")
@@ -153,8 +173,16 @@ class BookResult:
         return "\n".join(lines)
 
 
-def write_sources(root: Path, src: Path, runs: dict, *, fast: bool) -> dict:
-    """Write the Sphinx source folder ``src`` (conf.py, pages, chapter notebooks); return counts."""
+def _outputs_label(run: ExecutedChapter) -> str:
+    """The landing page's "outputs" column for one chapter."""
+    mode = mode_name(run.fast)
+    return f"{mode}, recorded {run.date}" if run.origin == "recorded" else mode
+
+
+def write_sources(root: Path, src: Path, runs: dict, *, mode: str) -> dict:
+    """Write the Sphinx source folder ``src`` (conf.py, pages, chapter notebooks); return counts.
+
+    ``mode`` is the build's (:data:`MODES`); each run says where its own outputs come from."""
     if src.exists():
         shutil.rmtree(src)
     (src / "chapters").mkdir(parents=True)
@@ -174,8 +202,7 @@ def write_sources(root: Path, src: Path, runs: dict, *, fast: bool) -> dict:
         shutil.copy(release_path(root, ch), src / "_notebooks" / f"{ch}.ipynb")
         counts[ch] = c
         chapters.append({"name": ch, "title": chapter_title(student) or ch,
-                         "to_fill": c["to_fill"]})
-    mode = mode_name(fast)
+                         "to_fill": c["to_fill"], "outputs": _outputs_label(run)})
     reference = []  # a course without a glossary or bank (the tests' toy course) builds too
     if (root / "utils" / "glossary.json").is_file():
         (src / "glossary.md").write_text(glossary_page(root, targets), encoding="utf-8")
@@ -202,13 +229,27 @@ def run_sphinx(src: Path, out: Path, doctrees: Path) -> list[str]:
     return [w for w in warnings.getvalue().splitlines() if "WARNING" in w or "ERROR" in w]
 
 
+def _recorded_run(root: Path, chapter: str, folder: Path) -> ExecutedChapter:
+    """The chapter's current recording as an executed notebook (written to ``folder``)."""
+    rec = load_recording(chapter, root)
+    path = folder / f"{chapter}.ipynb"
+    write_notebook(recorded_notebook(rec, read_notebook(solution_path(root, chapter))), path)
+    return ExecutedChapter(chapter, path, False, rec["date"], rec["machine"], True, "recorded",
+                           rec.get("seconds"))
+
+
 def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = True,
-               executed: dict | None = None, timeout: int | None = None, log=print) -> BookResult:
+               recorded: bool = True, executed: dict | None = None, timeout: int | None = None,
+               log=print) -> BookResult:
     """Build the course's static site into ``out`` (default ``build/book/html``, or
     ``build/book-full/html`` for full outputs) and return a :class:`BookResult`.
 
-    ``executed`` maps chapter -> path of an executed solution notebook to use as is (the tests
-    pass their session's FAST runs); chapters not in it go through :func:`executed_chapter`.
+    With ``fast`` and ``recorded`` (the default), a chapter with a current recording
+    (:func:`~.recorded.is_recording_current`) shows its recorded full-mode outputs and the others
+    FAST outputs; ``recorded=False`` (``--fast``) shows FAST outputs everywhere; ``fast=False``
+    (``--full``) executes full runs now. ``executed`` maps chapter -> path of an executed solution
+    notebook to use as is for a chapter that takes a run (the tests pass their session's FAST
+    runs); the others go through :func:`executed_chapter`.
     """
     root = Path(root).resolve()
     chapters = find_chapters(root)
@@ -220,27 +261,37 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
                            f"none for {', '.join(missing)}", "run `python -m utils.course sync`")
     base = root / "build" / ("book" if fast else "book-full")
     out = Path(out).resolve() if out else base / "html"
+    mode = "full" if not fast else "recorded" if recorded else "FAST"
     start = time.perf_counter()
     runs = {}
     for ch in chapters:
         given = (executed or {}).get(ch)
+        if mode == "recorded" and is_recording_current(ch, root):
+            log(f"  {ch}: recorded full-mode run (data/recorded/{ch}.json, current)")
+            runs[ch] = _recorded_run(root, ch, out.parent / (out.name + "-recorded"))
+            continue
         if given:
             nb = read_notebook(given)
             if not is_current(nb, read_notebook(solution_path(root, ch)), fast):
                 raise course_error(f"executed notebook {given}", f"a clean {mode_name(fast)} run "
                                    f"of today's solutions/{ch}", "a stale or failed run",
                                    "run the chapter again")
-            runs[ch] = ExecutedChapter(ch, Path(given), fast, _run_date(nb), describe_machine(), True)
+            runs[ch] = ExecutedChapter(ch, Path(given), fast, run_date(nb), describe_machine(), True)
         else:
             runs[ch] = executed_chapter(root, ch, fast=fast, timeout=timeout, log=log)
+        if mode == "recorded":
+            log(f"  {ch}: no current full-mode recording, FAST outputs "
+                f"(`python -m utils.course record` after `run --full` makes one)")
+            runs[ch] = dataclasses.replace(runs[ch], origin="fallback")
     src = out.parent / (out.name + "-src")
-    counts = write_sources(root, src, runs, fast=fast)
+    counts = write_sources(root, src, runs, mode=mode)
     if out.exists():
         shutil.rmtree(out)
     warnings = run_sphinx(src, out, out.parent / (out.name + "-doctrees"))
     pages = sorted(str(p.relative_to(out)) for p in out.rglob("*.html")
                    if "_static" not in p.relative_to(out).parts)  # the theme's macro files
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return BookResult(out, mode_name(fast), time.perf_counter() - start, pages, size, warnings,
+    return BookResult(out, mode, time.perf_counter() - start, pages, size, warnings,
                       {ch: {k: v for k, v in c.items() if k != "unmatched"} for ch, c in counts.items()},
-                      [ch for ch, r in runs.items() if r.reused])
+                      [ch for ch, r in runs.items() if r.reused and r.origin != "recorded"],
+                      {ch: r.origin for ch, r in runs.items()})

@@ -16,7 +16,7 @@ from .book_runs import ExecutedChapter, mode_name
 from .notebooks import heading_texts, is_test_cell, nbgrader_meta
 
 __all__ = [
-    "WIDGET_MIME", "FIGURE_MIMES", "README_CHAPTERS_HEADING", "LOCAL_LAB", "exercise_cell",
+    "WIDGET_MIME", "FIGURE_MIMES", "README_CHAPTERS_HEADING", "LOCAL_LAB", "exercise_cell", "clean_outputs",
     "rewrite_links", "chapter_page", "run_banner", "chapter_title", "readme_parts", "chapter_link",
     "landing_page", "glossary_page", "bank_page",
 ]
@@ -75,7 +75,7 @@ def _is_exercise(cell) -> bool:
     return bool(meta.get("solution") or (cell.cell_type == "code" and meta.get("grade")))
 
 
-def _clean_outputs(outputs) -> list:
+def clean_outputs(outputs) -> list:
     """Outputs without live-widget views (a static page has no kernel); their text fallback stays."""
     kept = []
     for out in outputs:
@@ -121,7 +121,7 @@ def chapter_page(student, executed, run: ExecutedChapter, root_rel: str,
     page = copy.deepcopy(student)
     ran = {c.get("id"): c for c in executed.cells if c.cell_type == "code"}
     mode = mode_name(run.fast)
-    caption = (f"Output of a {mode} run ({run.date}); "
+    caption = (f"Output of {'the recorded' if run.origin == 'recorded' else 'a'} {mode} run ({run.date}); "
                f"{'FAST = True: the quick version' if run.fast else 'FAST = False: the complete version'}.")
     counts = {"outputs": 0, "figures": 0, "images": 0, "exercises": 0, "to_fill": 0, "unmatched": []}
     cells = []
@@ -138,7 +138,7 @@ def chapter_page(student, executed, run: ExecutedChapter, root_rel: str,
             if twin is None or twin.source != cell.source:
                 counts["unmatched"].append(cell.get("id"))
             else:
-                cell.outputs = _clean_outputs(twin.get("outputs", []))
+                cell.outputs = clean_outputs(twin.get("outputs", []))
                 for out in cell.outputs:
                     data = out.get("data", {})
                     if "text/html" in data and targets:
@@ -163,17 +163,39 @@ def chapter_page(student, executed, run: ExecutedChapter, root_rel: str,
     return page, counts
 
 
+def _minutes(seconds) -> str:
+    """``", in 12 min"`` / ``", in 40 s"`` for a run's wall time, nothing when unknown."""
+    if not seconds:
+        return ""
+    return f", in {seconds:.0f} s" if seconds < 90 else f", in {seconds / 60:.0f} min"
+
+
 def run_banner(run: ExecutedChapter, root_rel: str):
-    """The provenance banner and the "run it yourself" box of a chapter page."""
-    mode = mode_name(run.fast)
-    what = ("`FAST = True`: the quick version, well under a minute on a laptop CPU; the complete "
-            "version (`FAST = False`) trains longer and its numbers differ" if run.fast else
-            "`FAST = False`: the complete version")
-    banner = _box(f"Outputs from a {mode} run", (
-        f"Every output on this page comes from one run of the chapter's notebook with {what}. "
-        f"Run on {run.date}, on {run.machine}. Outputs are labelled with their mode. "
-        "Exercises appear as boxes without outputs: you write them."), f"run-banner run-{mode.lower()}")
-    chapter = Path(root_rel).parent.name
+    """The provenance banner and the "run it yourself" box of a chapter page.
+
+    The banner names the run the outputs come from (mode, date, machine) and, by ``run.origin``:
+    the chapter's recorded full-mode run of the shipped code, a FAST run because no current
+    recording exists, or the run the build was asked for (``--fast`` / ``--full``)."""
+    mode, chapter = mode_name(run.fast), Path(root_rel).parent.name
+    fast = ("`FAST = True`: the quick version, well under a minute on a laptop CPU; the complete "
+            "version (`FAST = False`) trains longer and its numbers differ")
+    where = f"Run on {run.date}, on {run.machine}{_minutes(run.seconds)}. "
+    if run.origin == "recorded":
+        title = "Outputs from a recorded full-mode run"
+        what = (f"Every output on this page comes from the recorded run of the shipped code in full mode "
+                f"(`FAST = False`: the complete version), kept in `data/recorded/{chapter}.json` and "
+                f"recorded again whenever the chapter's code changes. {where}")
+    elif run.origin == "fallback":
+        title = f"Outputs from a {mode} run"
+        what = (f"No current full-mode recording of this chapter exists (`data/recorded/{chapter}.json` is "
+                f"missing or older than the chapter's code), so every output on this page comes from "
+                f"one run of the chapter's notebook with {fast}. {where}")
+    else:
+        title = f"Outputs from a {mode} run"
+        what = ("Every output on this page comes from one run of the chapter's notebook with "
+                f"{fast if run.fast else '`FAST = False`: the complete version'}. {where}")
+    banner = _box(title, what + "Outputs are labelled with their mode. Exercises appear as boxes "
+                  "without outputs: you write them.", f"run-banner run-{mode.lower()} from-{run.origin}")
     run_it = _box("Run it yourself in JupyterLab", (
         "1. Get the course: clone its repository, then `cd` into it.\n"
         "2. Install: `python -m pip install -r requirements.txt`\n"
@@ -240,13 +262,19 @@ def chapter_link(link: str, targets: dict, prefix: str = "") -> str | None:
 
 def landing_page(root: Path, chapters: list[dict], mode: str,
                  reference: tuple[str, ...] = ("glossary", "question-bank")) -> str:
-    """index.md: the "everything is a mapping" thread, the chapter table and the toctree."""
+    """index.md: the "everything is a mapping" thread, the chapter table and the toctree.
+
+    ``mode``: ``"FAST"``, ``"full"`` or ``"recorded"`` (recordings where current, FAST elsewhere);
+    each entry of ``chapters`` may say where its outputs come from (``"outputs"``)."""
     intro, questions = readme_parts(root)
-    rows = ["| # | chapter | the question it answers | cells you write |", "|---|---|---|---|"]
+    rows = ["| # | chapter | the question it answers | cells you write | outputs |", "|---|---|---|---|---|"]
     for ch in chapters:
         num = ch["name"][:2]
         rows.append(f"| {num} | [{ch['title']}](chapters/{ch['name']}.ipynb) | "
-                    f"{questions.get(num, '')} | {ch['to_fill']} |")
+                    f"{questions.get(num, '')} | {ch['to_fill']} | {ch.get('outputs', mode)} |")
+    runs = (f"a **{mode} run** of each chapter" if mode != "recorded" else
+            "the **recorded full-mode run** of the shipped code where the chapter has a current one "
+            "(`data/recorded/`), else a **FAST run**")
     toc = "\n".join(f"chapters/{ch['name']}" for ch in chapters)
     names = {"glossary": "the [bilingual glossary](glossary.md) (术语表)",
              "question-bank": "the [question bank](question-bank.md) (题库)"}
@@ -272,8 +300,8 @@ Each chapter names the mapping it studies:
 
 {chr(10).join(rows)}
 
-The outputs on these pages come from a **{mode} run** of each chapter; each chapter page says
-when and where. Exercises appear as boxes: to do them, run the chapter in JupyterLab (each page
+The outputs on these pages come from {runs}; each chapter page says which, when and where.
+Exercises appear as boxes: to do them, run the chapter in JupyterLab (each page
 says how). {also}
 
 ```{{toctree}}

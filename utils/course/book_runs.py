@@ -12,9 +12,14 @@ from ..errors import course_error
 from .notebooks import read_notebook, solution_path
 
 __all__ = [
-    "ExecutedChapter", "mode_name", "describe_machine", "is_current", "executed_dir",
-    "executed_chapter",
+    "ExecutedChapter", "ORIGINS", "mode_name", "describe_machine", "comparable_cells", "is_current",
+    "run_date", "executed_dir", "executed_chapter",
 ]
+
+#: Where a chapter page's outputs come from: ``run`` (a run made or reused for this build, the
+#: mode asked for), ``recorded`` (the chapter's recorded full-mode run, :mod:`.recorded`) and
+#: ``fallback`` (a FAST run, because the chapter has no current recording).
+ORIGINS = ("run", "recorded", "fallback")
 
 
 # --------------------------------------------------------------------------- executed notebooks
@@ -28,6 +33,8 @@ class ExecutedChapter:
     date: str          # YYYY-MM-DD of the run (papermill's end time)
     machine: str       # what it ran on, in words
     reused: bool       # True: an up-to-date copy was already in the build folder
+    origin: str = "run"  # one of ORIGINS
+    seconds: float | None = None  # the run's wall time, where known (recordings)
 
 
 def mode_name(fast: bool) -> str:
@@ -49,7 +56,8 @@ def describe_machine() -> str:
     return words
 
 
-def _comparable_cells(nb) -> list[tuple]:
+def comparable_cells(nb) -> list[tuple]:
+    """``(id, cell type, source)`` of each cell, papermill's injected-parameters cell left out."""
     return [(c.get("id"), c.cell_type, c.source) for c in nb.cells
             if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 
@@ -63,10 +71,11 @@ def is_current(executed, solution, fast: bool) -> bool:
     pm = executed.metadata.get("papermill") or {}
     if pm.get("exception") or (pm.get("parameters") or {}).get("FAST") is not bool(fast):
         return False
-    return _comparable_cells(executed) == _comparable_cells(solution)
+    return comparable_cells(executed) == comparable_cells(solution)
 
 
-def _run_date(nb) -> str:
+def run_date(nb) -> str:
+    """YYYY-MM-DD of papermill's run of ``nb`` (its end time, else its start), or "unknown date"."""
     pm = nb.metadata.get("papermill") or {}
     return str(pm.get("end_time") or pm.get("start_time") or "")[:10] or "unknown date"
 
@@ -107,4 +116,4 @@ def executed_chapter(root: str | Path, chapter: str, *, fast: bool = True,
     nb = read_notebook(path)
     machine = (json.loads(sidecar.read_text(encoding="utf-8")).get("machine")
                if sidecar.exists() else describe_machine())
-    return ExecutedChapter(chapter, path, fast, _run_date(nb), machine, reused)
+    return ExecutedChapter(chapter, path, fast, run_date(nb), machine, reused)

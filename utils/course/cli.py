@@ -10,8 +10,9 @@ Commands
   bench  run a benchmark (utils.course.bench)
   bank   print (or --out: write) a practice sheet of the question bank: questions, then answers
   check-tests  autograde the chapter's catalogued wrong answers: which do the hidden tests let through?
-  book   build the course as a static website from executed notebooks (FAST unless --full)
+  book   build the course as a static website: recorded full-mode outputs where current, else FAST
   train / ship-cache  (maintainers) re-create the shipped checkpoints / FAST models (utils.course.shipping)
+  record (maintainers) after `run --full --build DIR`: the book's recorded runs, data/recorded/
 
 Exit codes: 0 success, 1 a chapter failed / chapters out of sync, 2 bad usage or input.
 """
@@ -42,7 +43,8 @@ COMMANDS = {
     "progress": "grade every chapter notebook in chapters/ and print one table of where you stand",
     "check-tests": "autograde the catalogued wrong answers of chapters (tests/wrong_answers/): "
                    "which do the hidden tests let through?",
-    "book": "build the course as a static website (HTML) from executed notebooks",
+    "book": "build the course as a static website (HTML) from recorded or executed notebooks",
+    "record": "maintainers: record full-mode runs (after `run --full --build DIR`) into data/recorded/ for the book",
     "train": "maintainers: re-create shipped checkpoints: train ch02-sine|ch03-cnp|ch03-lopt --seeds 0 1 2",
     "ship-cache": "maintainers: re-create data/checkpoints/cache (the FAST models of chapters 01, 02, 03)",
 }
@@ -147,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the sheet as Markdown to FILE.md instead of printing it")
 
     o = sub.add_parser("book", help=COMMANDS["book"])
-    o.add_argument("--full", action="store_true",
-                   help="outputs of full runs (FAST=False) instead of FAST ones")
+    om = o.add_mutually_exclusive_group()
+    om.add_argument("--full", action="store_true", help="execute full runs (FAST=False) now and show them")
+    om.add_argument("--fast", action="store_true", help="FAST runs for every chapter, ignoring data/recorded/")
     o.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where the site goes (default: ROOT/build/book/html, or build/book-full/html)")
     o.add_argument("--timeout", type=int, default=None, metavar="S",
@@ -164,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--iterations", type=int, default=None, help="ch02-sine smoke run: only the first N steps")
     sc = sub.add_parser("ship-cache", help=COMMANDS["ship-cache"])
     sc.add_argument("chapters", nargs="*", default=["01", "02", "03"])
+    importlib.import_module("utils.course.recorded").add_record_parser(sub, COMMANDS["record"])
     return p
 
 
@@ -339,13 +343,12 @@ def cmd_bank(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from .book import build_book
+    from .book import MODES, build_book
 
-    mode = "full" if args.full else "FAST"
-    print(f"Building the book from {mode} outputs (executed copies are reused when current)...",
-          flush=True)
-    result = build_book(args.root, args.out, fast=not args.full, timeout=args.timeout,
-                        log=lambda m: print(m, flush=True))
+    mode = MODES["full" if args.full else "FAST" if args.fast else "recorded"]
+    print(f"Building the book: {mode} (executed copies are reused when current)...", flush=True)
+    result = build_book(args.root, args.out, fast=not args.full, recorded=not args.fast,
+                        timeout=args.timeout, log=lambda m: print(m, flush=True))
     print(result.summary())
     return 0
 
@@ -353,6 +356,7 @@ def cmd_book(args) -> int:
 HANDLERS = {"list": cmd_list, "run": cmd_run, "sync": cmd_sync, "grade": cmd_grade,
             "autograde": cmd_autograde, "bench": cmd_bench, "bank": cmd_bank,
             "progress": cmd_progress, "check-tests": cmd_check_tests, "book": cmd_book,
+            "record": lambda a: importlib.import_module("utils.course.recorded").cmd_record(a),
             "train": lambda a: importlib.import_module("utils.course.shipping").train_command(a),
             "ship-cache": lambda a: importlib.import_module("utils.course.shipping").ship_cache(a.chapters)}
 
