@@ -62,13 +62,13 @@ def test_story_verdicts():
     assert verdict(_r(["a", "b", "c"], [False, True], seeds=1), full) == "FAST cannot rank (labelled)"
     assert verdict(_r(["b", "a", "c"], [True, True]), full) == "DISAGREE"
     assert verdict(_r(["a", "b"], [True]), _r(["a", "b"], [False])) == "DISAGREE"   # FAST says more than full
-    assert verdict(None, full) == "not in FAST" and verdict(full, None) == "no full record"
+    assert verdict(None, full) == "full mode only" and verdict(full, None) == "no full record"
 
 
 def test_story_rows_cover_both_sides():
     rows = story_rows(["01_x"], {"01_x": {"rankings": {"r": _r(["a", "b"], [True])}}},
                       {"01_x": {"rankings": {"r": _r(["a", "b"], [True]), "s": _r(["a", "b"], [True])}}})
-    assert [(r[1], r[4]) for r in rows] == [("r", "agree"), ("s", "not in FAST")]
+    assert [(r[1], r[4]) for r in rows] == [("r", "agree"), ("s", "full mode only")]
 
 
 def test_numpy_figures_and_results_count_as_their_value():
