@@ -56,7 +56,7 @@ FILE_MARKERS = {
         "test_interview.py", "test_interview_zh.py", "test_layout.py", "test_mc_fairness.py",
         "test_meta.py", "test_meta_costs.py", "test_meta_state.py", "test_multitask.py",
         "test_omniglot.py", "test_results.py", "test_runtime.py", "test_shipped_cache.py", "test_sinusoid_lab.py",
-        "test_stats_cache.py", "test_stats_intervals.py", "test_tables.py", "test_taught_in.py", "test_trained.py",
+        "test_stats_cache.py", "test_stats_intervals.py", "test_tables.py", "test_taught_in.py", "test_translations.py", "test_trained.py",
         "test_vocab_signatures.py",
     ], ("engine",)),
     **dict.fromkeys(["test_course_cli.py", "test_data_folder.py", "test_progress.py",

@@ -44,6 +44,7 @@ Grading
     - :mod:`utils.course.mc_fairness`    multiple-choice questions without give-aways
     - :mod:`utils.course.mc_tells`       finer tells (wording, stems) in every subset a learner meets
     - :mod:`utils.course.claims`         every claim in the prose names its check (``ch.claim``), and back
+    - :mod:`utils.course.translations`   the Chinese edition's gettext catalogs: extract, stale (fuzzy), check
 
 Test fixtures
     - :mod:`utils.course.fixtures`       an Omniglot-format stand-in for the loader's tests
@@ -56,4 +57,4 @@ MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",
-           "check_tests", "mc_fairness", "mc_tells", "claims", "fixtures")
+           "check_tests", "mc_fairness", "mc_tells", "claims", "translations", "fixtures")
