@@ -62,6 +62,7 @@ def test_story_verdicts():
     assert verdict(_r(["a", "b", "c"], [False, True], seeds=1), full) == "FAST cannot rank (labelled)"
     assert verdict(_r(["b", "a", "c"], [True, True]), full) == "DISAGREE"
     assert verdict(_r(["a", "b"], [True]), _r(["a", "b"], [False])) == "DISAGREE"   # FAST says more than full
+    assert verdict({**_r(["b", "a", "c"], [True, True]), "fast_decides": False}, full) == "FAST cannot rank (labelled)"
     assert verdict(None, full) == "full mode only" and verdict(full, None) == "no full record"
 
 

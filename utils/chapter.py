@@ -61,21 +61,27 @@ class Chapter:
         from .story import check_claim
         check_claim(self.name, name, cell, holds, message)
 
-    def ranking(self, name: str, scores: dict, *, higher_is_better: bool = True, show: bool = True):
+    def ranking(self, name: str, scores: dict, *, higher_is_better: bool = True, show: bool = True,
+                fast_decides: bool = True):
         """Read a ranking over training seeds (``{method: [figure per seed]}``) the way the course
         does (:func:`utils.story.read_ranking`): best first, ``>`` where a method beats the next on
         every one of at least 3 seeds, ``~`` where the seeds do not separate them.
 
         Records it for ``bench story``. In FAST mode a ranking that is not separated also prints
-        the ranking recorded from a full-mode run of the shipped code. Returns the
+        the ranking recorded from a full-mode run of the shipped code; so does every ranking with
+        ``fast_decides=False``, which a chapter passes where FAST's smaller runs are known not to
+        stand for full mode's (the FAST order is printed, and labelled as not deciding). Returns the
         :class:`utils.story.Ranking`. Taught in chapter 01, § One training seed means little too.
         """
         from .story import read_ranking, record_story, recorded_rankings
-        ranking = read_ranking(name, scores, higher_is_better=higher_is_better, mode=self.mode)
+        ranking = read_ranking(name, scores, higher_is_better=higher_is_better, mode=self.mode,
+                               fast_decides=fast_decides)
         record_story(self.name, ranking=ranking)
         if show:
             print(ranking)
-            if self.fast and not ranking.holds:
+            if self.fast and not fast_decides:
+                print("  FAST's runs are smaller than full mode's and do not decide this ranking")
+            if self.fast and (not ranking.holds or not fast_decides):
                 full = recorded_rankings(self.name).get(name)
                 if full:
                     steps = "".join((" > " if s else " ~ ") + m for m, s in zip(full["order"][1:], full["separated"]))

@@ -57,6 +57,7 @@ class Ranking:
     separated: list
     higher_is_better: bool = True
     mode: str = "full"
+    fast_decides: bool = True   # False: the chapter says FAST's runs are too small to decide this ranking
 
     @property
     def holds(self) -> bool:
@@ -87,7 +88,8 @@ def _per_seed(values) -> list[float]:
     return out
 
 
-def read_ranking(name: str, scores: dict, *, higher_is_better: bool = True, mode: str = "full") -> Ranking:
+def read_ranking(name: str, scores: dict, *, higher_is_better: bool = True, mode: str = "full",
+                 fast_decides: bool = True) -> Ranking:
     """Build a :class:`Ranking` from ``{method: [figure per seed, same seed order]}`` (a figure may be
     a :class:`utils.results.MetaResult`: its mean is used)."""
     if not isinstance(scores, dict) or len(scores) < 2:
@@ -104,7 +106,8 @@ def read_ranking(name: str, scores: dict, *, higher_is_better: bool = True, mode
     order = sorted(per, key=lambda m: -sign * means[m])
     separated = [n >= MIN_SEEDS and all(sign * (x - y) > 0 for x, y in zip(per[a], per[b]))
                  for a, b in zip(order, order[1:])]
-    return Ranking(name, order, {m: round(means[m], 6) for m in order}, n, separated, higher_is_better, mode)
+    return Ranking(name, order, {m: round(means[m], 6) for m in order}, n, separated, higher_is_better, mode,
+                   fast_decides)
 
 
 def recorded_rankings(chapter: str, path: Path | None = None) -> dict[str, dict]:

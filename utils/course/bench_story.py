@@ -8,9 +8,10 @@ records it per run. This benchmark runs the chapters in FAST mode (or reads a FA
 
 * ``agree``: every pair FAST separates (``>``) is separated the same way in full mode, and FAST
   separates every pair that full mode separates;
-* ``FAST cannot rank (labelled)``: FAST leaves pairs unseparated (``~``) and says so in the notebook,
-  where ``ch.ranking`` prints the recorded full-mode ranking beside it; nothing FAST separates
-  contradicts full mode;
+* ``FAST cannot rank (labelled)``: FAST leaves pairs unseparated (``~``), or the chapter declares that
+  FAST's smaller runs do not decide this ranking (``ch.ranking(..., fast_decides=False)``), and says
+  so in the notebook, where ``ch.ranking`` prints the recorded full-mode ranking beside it; nothing
+  FAST separates contradicts full mode;
 * ``DISAGREE``: FAST separates a pair the other way round, or separates a pair full mode does not;
 * ``full mode only``: FAST does not run this comparison at all (e.g. a second sparsity), so it
   shows no ranking that could contradict it;
@@ -52,6 +53,8 @@ def verdict(fast: dict | None, full: dict | None) -> str:
         return "no full record"
     if fast is None:
         return "full mode only"
+    if not fast.get("fast_decides", True):
+        return "FAST cannot rank (labelled)"
     fp, up = _pairs(fast), _pairs(full)
     for (a, b), separated in fp.items():
         if separated and not up.get((a, b), False):
