@@ -20,6 +20,7 @@ import torch
 from .chapters import CHAPTERS
 from .errors import course_error
 from .figures import record_figures
+from .language import set_language
 from .runtime import pick_device, resolve_fast, seed_everything
 
 __all__ = ["Chapter", "start_chapter"]
@@ -37,6 +38,7 @@ class Chapter:
     device: torch.device
     seed: int
     threads: int | None
+    language: str = "en"
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     def size(self, *, fast, full):
@@ -114,12 +116,14 @@ class Chapter:
 
 
 def start_chapter(name: str, *, FAST: bool = False, DEVICE="auto", SEED: int = 0,
-                  threads: int | None = None) -> Chapter:
+                  threads: int | None = None, language: str = "en") -> Chapter:
     """Start chapter ``name`` (a folder name from :data:`utils.chapters.CHAPTERS`).
 
     Resolves FAST (``COURSE_FAST=1`` forces it), picks ``DEVICE`` (``"auto"``: CUDA, MPS, then CPU),
     seeds everything with ``SEED``, sets torch's CPU threads to ``threads`` (``None``: leave torch's
-    default) and starts the clock. Returns the :class:`Chapter`.
+    default), makes ``language`` (``"en"`` or ``"zh"``: the edition's ``LANGUAGE`` knob) the language
+    of printed text (:func:`utils.language.set_language`) and starts the clock. Returns the
+    :class:`Chapter`.
     """
     if name not in CHAPTERS:
         raise course_error("chapter", "one of " + ", ".join(CHAPTERS), repr(name),
@@ -130,6 +134,6 @@ def start_chapter(name: str, *, FAST: bool = False, DEVICE="auto", SEED: int = 0
                                "set CPU_THREADS = 1 in the parameters cell, or None for torch's default")
         torch.set_num_threads(threads)
     ch = Chapter(name=name, fast=resolve_fast(FAST), device=pick_device(DEVICE), seed=int(SEED),
-                 threads=threads)
+                 threads=threads, language=set_language(language))
     seed_everything(ch.seed)
     return ch

@@ -29,7 +29,8 @@ from pathlib import Path
 from ..errors import course_error
 from .notebooks import find_chapters, read_notebook, solution_path
 
-__all__ = ["LANGUAGES", "catalog_path", "extract_catalog", "CatalogReport", "check_catalog", "main"]
+__all__ = ["LANGUAGES", "catalog_path", "extract_catalog", "CatalogReport", "check_catalog",
+           "translation_of", "translated_notebook", "main"]
 
 #: Editions besides English, by gettext language code.
 LANGUAGES = ("zh",)
@@ -164,6 +165,53 @@ def check_catalog(root: Path | str, chapter: str, lang: str = "zh") -> CatalogRe
     for problem in gloss_problems(current):
         report.mismatched.append((problem.where, f"glossary term {problem.kind}: …{problem.snippet}…"))
     return report
+
+
+def translation_of(root: Path | str, chapter: str, lang: str = "zh") -> dict[str, str]:
+    """``{cell id: translated markdown}`` for the chapter; a :func:`course_error` naming the cells
+    and the fix when a translation is missing, stale or mismatched (an edition is never generated
+    half-translated)."""
+    report = check_catalog(root, chapter, lang)
+    if not report.ok:
+        found = (f"{len(report.missing)} missing {report.missing[:5]}, {len(report.stale)} stale {report.stale[:5]}, "
+                 f"{len(report.mismatched)} mismatched {[c for c, _ in report.mismatched[:5]]}")
+        raise course_error(f"the {lang} translation of {chapter}", "a current translation of every markdown cell",
+                           found, f"run `python -m utils.course.translations extract {chapter[:2]}`, translate "
+                           f"the empty and fuzzy entries of {catalog_path(root, chapter, lang)}, then "
+                           f"`python -m utils.course.translations check {chapter[:2]}`")
+    po = _load(catalog_path(root, chapter, lang), chapter, lang)
+    return {e.msgctxt: e.msgstr for e in po if not e.obsolete}
+
+
+def translated_notebook(nb, root: Path | str, chapter: str, lang: str = "zh"):
+    """A copy of ``nb`` (a solution or student notebook of ``chapter``, nbformat) in ``lang``: each
+    markdown cell replaced by its translation (cell id, metadata and attachments kept), an HTML
+    anchor with the English heading's link target before each translated cell that had headings
+    (so links between chapters and from the glossary keep working), the parameters cell's
+    ``LANGUAGE = "en"`` set to ``lang``, and ``metadata.course.language`` set. Code cells are
+    untouched: both editions share them, and so their grading."""
+    import copy
+
+    from ..chapters import heading_texts
+
+    out = copy.deepcopy(nb)
+    zh = translation_of(root, chapter, lang)
+    for cell in out.cells:
+        if cell.cell_type == "markdown" and cell.get("id") in zh:
+            anchors = [t.replace(" ", "-") for t in heading_texts(_one_cell(cell))]
+            cell.source = "".join(f'<a id="{a}"></a>\n' for a in anchors) + zh[cell["id"]]
+        elif cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = re.sub(r'^LANGUAGE = "en"', f'LANGUAGE = "{lang}"', cell.source, flags=re.M)
+    out.metadata.setdefault("course", {})["language"] = lang
+    return out
+
+
+def _one_cell(cell):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [cell]
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:
