@@ -97,7 +97,8 @@ class ZhUse:
 
 
 #: Words that contain a glossary term but name another concept: never a use of that term.
-NOT_A_USE = ("非结构化剪枝",)  # unstructured pruning is not structured pruning (结构化剪枝)
+NOT_A_USE = ("非结构化剪枝",   # unstructured pruning is not structured pruning (结构化剪枝)
+             "向量化", "矢量化", "批量化")   # vectorized, batched: not quantization (量化)
 
 
 def _matcher(glossary: Sequence[GlossaryEntry]):
