@@ -5,7 +5,7 @@ set ``"zh"``) and passes it to :func:`utils.chapter.start_chapter`, which calls
 :func:`set_language`. Engine code that prints for a learner (table headers, figure labels, progress
 and grade reports, widget labels) asks :func:`current_language` and :func:`text`.
 
-Taught in chapter 01, § Everything is a mapping (the parameters cell).
+Taught in chapter 01, § Everything is a mapping.
 """
 from __future__ import annotations
 
