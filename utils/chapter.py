@@ -75,7 +75,7 @@ class Chapter:
         stand for full mode's (the FAST order is printed, and labelled as not deciding). Returns the
         :class:`utils.story.Ranking`. Taught in chapter 01, § One training seed means little too.
         """
-        from .story import read_ranking, record_story, recorded_rankings
+        from .story import order_text, read_ranking, record_story, recorded_rankings
         ranking = read_ranking(name, scores, higher_is_better=higher_is_better, mode=self.mode,
                                fast_decides=fast_decides)
         record_story(self.name, ranking=ranking)
@@ -86,9 +86,8 @@ class Chapter:
             if self.fast and (not ranking.holds or not fast_decides):
                 full = recorded_rankings(self.name).get(name)
                 if full:
-                    steps = "".join((" > " if s else " ~ ") + m for m, s in zip(full["order"][1:], full["separated"]))
                     print(f"  FAST cannot rank these; the recorded full-mode run ({full.get('date', '?')}, "
-                          f"{full['seeds']} seeds) has: {full['order'][0]}{steps}")
+                          f"{full['seeds']} seeds) has: {order_text(full['order'], full['separated'])}")
                 else:
                     print("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
                           "(python -m utils.course bench story --record)")

@@ -27,8 +27,8 @@ from .cache import PROJECT_ROOT, atomic_write_text
 from .errors import course_error
 from .runtime import FIGURES_DIR_ENV
 
-__all__ = ["MIN_SEEDS", "RECORDED_DIR", "recorded_path", "Ranking", "read_ranking", "recorded_rankings", "record_story",
-           "read_story", "check_claim"]
+__all__ = ["MIN_SEEDS", "RECORDED_DIR", "recorded_path", "Ranking", "order_text", "read_ranking", "recorded_story",
+           "recorded_rankings", "record_story", "read_story", "check_claim"]
 
 #: A ranking rests on at least this many training seeds.
 MIN_SEEDS = 3
@@ -70,15 +70,17 @@ class Ranking:
         return i < j and all(self.separated[i:j])
 
     def format(self) -> str:
-        parts = [self.order[0]]
-        for method, sep in zip(self.order[1:], self.separated):
-            parts.append((" > " if sep else " ~ ") + method)
         verdict = ("separated on every one of the seeds" if self.holds
                    else f"'~': not separated on these {self.seeds} seed(s)")
-        return f"{self.name}: {''.join(parts)}  ({self.mode}, {self.seeds} seed(s); {verdict})"
+        return f"{self.name}: {order_text(self.order, self.separated)}  ({self.mode}, {self.seeds} seed(s); {verdict})"
 
     def __str__(self) -> str:
         return self.format()
+
+
+def order_text(order, separated) -> str:
+    """``"A > B ~ C"``: methods best first, ``>`` where separated on every seed, ``~`` where not."""
+    return order[0] + "".join((" > " if sep else " ~ ") + m for m, sep in zip(order[1:], separated))
 
 
 def _per_seed(values) -> list[float]:
@@ -110,15 +112,21 @@ def read_ranking(name: str, scores: dict, *, higher_is_better: bool = True, mode
                    fast_decides)
 
 
-def recorded_rankings(chapter: str, path: Path | None = None) -> dict[str, dict]:
-    """The full-mode rankings recorded for ``chapter`` (``{name: Ranking fields + "date"}``; empty
-    if none is recorded)."""
+def recorded_story(chapter: str, path: Path | None = None) -> dict:
+    """The story (``{"rankings": ..., "claims": ...}``) of the recorded full-mode run of ``chapter``,
+    each ranking with the run's ``date``; empty if none is recorded."""
     path = Path(path or recorded_path(chapter))
     if not path.exists():
-        return {}
+        return {"rankings": {}, "claims": {}}
     data = json.loads(path.read_text(encoding="utf-8"))
-    rankings = data.get("story", {}).get("rankings", {})
-    return {name: {**r, "date": data.get("date", "?")} for name, r in rankings.items()}
+    story = data.get("story", {})
+    rankings = {name: {**r, "date": data.get("date", "?")} for name, r in story.get("rankings", {}).items()}
+    return {"rankings": rankings, "claims": story.get("claims", {})}
+
+
+def recorded_rankings(chapter: str, path: Path | None = None) -> dict[str, dict]:
+    """The full-mode rankings recorded for ``chapter`` (``{name: Ranking fields + "date"}``)."""
+    return recorded_story(chapter, path)["rankings"]
 
 
 def _story_path(chapter: str) -> Path | None:

@@ -21,11 +21,10 @@ It exits 1 unless every row agrees, is labelled or is full mode only (the floor 
 """
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
-from ..story import read_story, recorded_path
+from ..story import order_text, read_story, recorded_story
 from .execute import run_chapter
 from .notebooks import find_chapters
 
@@ -67,8 +66,7 @@ def verdict(fast: dict | None, full: dict | None) -> str:
 def _show(ranking: dict | None) -> str:
     if ranking is None:
         return "-"
-    steps = "".join((" > " if s else " ~ ") + m for m, s in zip(ranking["order"][1:], ranking["separated"]))
-    return f"{ranking['order'][0]}{steps} [{ranking['seeds']} seed(s)]"
+    return f"{order_text(ranking['order'], ranking['separated'])} [{ranking['seeds']} seed(s)]"
 
 
 def story_rows(chapters, fast_stories: dict, full_stories: dict) -> list[tuple[str, str, str, str, str]]:
@@ -81,13 +79,6 @@ def story_rows(chapters, fast_stories: dict, full_stories: dict) -> list[tuple[s
             rows.append((chapter, name, _show(fast.get(name)), _show(full.get(name)),
                          verdict(fast.get(name), full.get(name))))
     return rows
-
-
-def _recorded_story(chapter: str) -> dict:
-    path = recorded_path(chapter)
-    if not path.exists():
-        return {"rankings": {}, "claims": {}}
-    return json.loads(path.read_text(encoding="utf-8")).get("story", {"rankings": {}, "claims": {}})
 
 
 def _select(chapters: list[str], only) -> list[str]:
@@ -108,7 +99,7 @@ def bench_story(args) -> dict:
             print(f"FAST {chapter}: {'ok' if run.ok else 'FAILED ' + run.error} ({run.seconds:.0f} s)")
     fast = {c: read_story(fast_build / "figures", c) for c in chapters}
     full = ({c: read_story(Path(args.full_build) / "figures", c) for c in chapters} if args.full_build
-            else {c: _recorded_story(c) for c in chapters})
+            else {c: recorded_story(c) for c in chapters})
     rows = story_rows(chapters, fast, full)
     header = ("chapter", "ranking", "FAST", "full", "verdict")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
