@@ -20,7 +20,7 @@ import torch
 from .chapters import CHAPTERS
 from .errors import course_error
 from .figures import record_figures
-from .language import set_language
+from .language import set_language, t
 from .runtime import pick_device, resolve_fast, seed_everything
 
 __all__ = ["Chapter", "start_chapter"]
@@ -82,16 +82,17 @@ class Chapter:
         if show:
             print(ranking)
             if self.fast and not fast_decides:
-                print("  FAST's runs are smaller than full mode's and do not decide this ranking")
+                print(t("  FAST's runs are smaller than full mode's and do not decide this ranking"))
             if self.fast and (not ranking.holds or not fast_decides):
                 full = recorded_rankings(self.name).get(name)
                 if full:
                     steps = "".join((" > " if s else " ~ ") + m for m, s in zip(full["order"][1:], full["separated"]))
-                    print(f"  FAST cannot rank these; the recorded full-mode run ({full.get('date', '?')}, "
-                          f"{full['seeds']} seeds) has: {full['order'][0]}{steps}")
+                    print(t("  FAST cannot rank these; the recorded full-mode run ({date}, {seeds} seeds) "
+                            "has: {order}", date=full.get("date", "?"), seeds=full["seeds"],
+                            order=full["order"][0] + steps))
                 else:
-                    print("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
-                          "(python -m utils.course bench story --record)")
+                    print(t("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
+                            "(python -m utils.course bench story --record)"))
         return ranking
 
     def finish(self, figures: dict | None = None, show: bool = False) -> dict:
@@ -111,7 +112,8 @@ class Chapter:
         if show:
             from .tables import show_table
             show_table(["figure", "value"], list(recorded.items()), floatfmt="g")
-            print(f"\nthis run took {self.elapsed():.1f} s ({self.mode} mode, device {self.device})")
+            print(t("\nthis run took {seconds} s ({mode} mode, device {device})", seconds=f"{self.elapsed():.1f}",
+                    mode=t(self.mode), device=self.device))
         return recorded
 
 

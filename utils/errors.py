@@ -17,8 +17,13 @@ def course_error(what: str, expected: str, found: str, fix: str) -> CourseError:
 
     >>> str(course_error("n_way", "at most 5 classes", "7", "lower n_way"))
     'n_way: expected at most 5 classes, found 7. What to do: lower n_way.'
+
+    The frame words follow the chapter's language (:func:`utils.language.t`; in Chinese
+    "应为 … 实际为 … 怎么办"); ``what``, ``expected``, ``found`` and ``fix`` are printed as given.
     """
-    return CourseError(f"{what}: expected {expected}, found {found}. What to do: {fix}.")
+    from .language import t   # language imports this module: import when a message is built
+    return CourseError(t("{what}: expected {expected}, found {found}. What to do: {fix}.", what=what,
+                         expected=expected, found=found, fix=fix))
 
 
 def check_number(value, what: str, expected: str, fix: str, low: float = -float("inf"),
