@@ -4,33 +4,28 @@ Every chapter's parameters cell has ``LANGUAGE = "en"`` (the Chinese edition's g
 set ``"zh"``) and passes it to :func:`utils.chapter.start_chapter`, which calls
 :func:`set_language`. Engine code that prints for a learner (table headers, figure labels, progress
 and grade reports, widget labels) goes through :func:`t`: the English text is the key, looked up in
-the edition's message catalog ``utils/locale/<lang>/messages.po`` (gettext, the format of the
-chapters' own catalogs in ``solutions/locale/``, so one set of tools edits both). English output is
-the key itself, unchanged. A key may hold numbers: ``"600 test episodes"`` is found as
-``"{0} test episodes"`` and its numbers put back (:func:`t`).
+the edition's message catalog ``utils/locale/<lang>/messages.po`` (:mod:`utils.messages`). English
+output is the key itself, unchanged.
 
 Under ``"zh"`` :func:`set_language` also gives matplotlib a CJK font found on the machine
 (:func:`find_cjk_font`), after DejaVu Sans, so Latin text and math look as in English and Chinese
 glyphs fall back to the CJK font; with none found it warns once how to install one.
 
-Taught in chapter 01, § Everything is a mapping (the parameters cell).
+Taught in chapter 01, § Everything is a mapping.
 """
 from __future__ import annotations
 
 import re
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
+from . import messages
 from .errors import course_error
+from .messages import CATALOG_DIR, LANGUAGES, catalog, current_language, t, translate
 
 __all__ = ["LANGUAGES", "CATALOG_DIR", "CJK_FONTS", "set_language", "current_language", "text", "t",
            "catalog", "translate", "find_cjk_font", "configure_fonts", "notebook_language"]
 
-#: The editions of the course, by code.
-LANGUAGES = ("en", "zh")
-#: Where the engine's message catalogs live: ``<CATALOG_DIR>/<lang>/messages.po``.
-CATALOG_DIR = Path(__file__).resolve().parent / "locale"
 #: CJK font families tried in this order (matplotlib family names).
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Serif CJK SC",
              "Noto Serif CJK JP", "Source Han Sans SC", "Source Han Sans CN", "Source Han Sans",
@@ -39,75 +34,24 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto S
 #: Font files that hold such a family, for a matplotlib font cache built before they were installed.
 _CJK_FILES = re.compile(r"(NotoSansCJK|NotoSerifCJK|SourceHanSans|wqy|DroidSansFallback|PingFang|"
                         r"msyh|simhei)", re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 _FONT_KEYS = ("font.family", "font.sans-serif")
 
-_current = "en"
 _saved_fonts: dict | None = None   # matplotlib's font settings before zh changed them
 
 
 def set_language(language: str) -> str:
     """Make ``language`` the one engine text is printed in (and figures drawn with); returns it."""
-    global _current
     if language not in LANGUAGES:
         raise course_error("LANGUAGE", "one of " + ", ".join(repr(x) for x in LANGUAGES), repr(language),
                            'set LANGUAGE = "en" or LANGUAGE = "zh" in the parameters cell')
-    _current = language
+    messages._state["language"] = language
     configure_fonts(language)
     return language
 
 
-def current_language() -> str:
-    """The language set by the last :func:`set_language` (``"en"`` before any)."""
-    return _current
-
-
 def text(en: str, zh: str) -> str:
     """``en`` or ``zh``, whichever the current language is: one string a learner reads, both editions."""
-    return zh if _current == "zh" else en
-
-
-@lru_cache(maxsize=None)
-def catalog(language: str) -> dict[str, str]:
-    """English message -> its translation, from ``utils/locale/<language>/messages.po`` (empty for
-    ``"en"``; untranslated and fuzzy entries are left out, so they print in English)."""
-    if language == "en":
-        return {}
-    path = CATALOG_DIR / language / "messages.po"
-    if not path.is_file():
-        return {}
-    import polib
-    return {e.msgid: e.msgstr for e in polib.pofile(str(path)) if e.msgstr and not e.fuzzy and not e.obsolete}
-
-
-def translate(english: str, language: str) -> str:
-    """``english`` in ``language``: its catalog entry; else, with the numbers in it replaced by
-    ``{0}``, ``{1}`` ..., that template's entry with the numbers put back; else ``english``."""
-    if language == "en" or not english:
-        return english
-    cat = catalog(language)
-    found = cat.get(english)
-    if found is not None:
-        return found
-    numbers = _NUMBER.findall(english)
-    if numbers and "{" not in english:
-        count = iter(range(len(numbers)))
-        template = cat.get(_NUMBER.sub(lambda m: "{%d}" % next(count), english))
-        if template is not None:
-            return template.format(*numbers)
-    return english
-
-
-def t(english: str, language: str | None = None, /, **fields) -> str:
-    """The text a learner reads: ``english`` (a catalog key) in the current language (or
-    ``language``), then ``.format(**fields)`` when fields are given. Under ``"en"`` it is exactly
-    ``english.format(**fields)``: the English output does not change.
-
-    >>> t("95% CI over {covers}", "en", covers="3 training seeds")
-    '95% CI over 3 training seeds'
-    """
-    message = translate(english, language or _current)
-    return message.format(**fields) if fields else message
+    return zh if current_language() == "zh" else en
 
 
 def notebook_language(path) -> str:

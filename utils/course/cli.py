@@ -108,8 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: 120)")
     g.add_argument("--json", action="store_true", help="print the report as JSON")
-    g.add_argument("--lang", choices=("en", "zh"), default=None,
-                   help="language of the report (default: the notebook's edition)")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run your code without the sandbox (default: sandboxed where bubblewrap works)")
 
@@ -133,8 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--timeout", type=int, default=None, metavar="S",
                     help="per-cell time limit in seconds (default: 120)")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
-    pr.add_argument("--lang", choices=("en", "zh"), default=None,
-                    help="language of the table (default: your notebooks' edition)")
 
     c = sub.add_parser("check-tests", help=COMMANDS["check-tests"])
     c.add_argument("chapters", nargs="+", metavar="NN", help="chapters (number or name)")
@@ -259,7 +255,7 @@ def cmd_grade(args) -> int:
               flush=True)
     report = grade_notebook(args.path, root=args.root, chapter=args.chapter, timeout=timeout,
                             sandbox=False if args.no_sandbox else None)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format(args.lang))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
     return 0
 
 
@@ -275,7 +271,7 @@ def cmd_progress(args) -> int:
               "files are only read)...", flush=True)
     rows = course_progress(args.root, chapters_dir=args.chapters, only=args.only, jobs=args.jobs,
                            timeout=args.timeout or DEFAULT_CELL_TIMEOUT)
-    print(progress_json(rows) if args.json else format_progress(rows, args.lang))
+    print(progress_json(rows) if args.json else format_progress(rows))
     return 1 if any(r.error for r in rows) else 0
 
 
