@@ -171,3 +171,13 @@ def test_notebook_language(tmp_path):
     p.write_text(json.dumps({"metadata": {}}), encoding="utf-8")
     assert notebook_language(p) == "en"
     assert notebook_language(tmp_path / "missing.ipynb") == "en"
+
+
+def test_chapter_t_translates_in_the_chapter_language():
+    from utils.chapter import start_chapter
+    ch = start_chapter("01_mapping", FAST=True, DEVICE="cpu", language="zh")
+    try:
+        assert ch.t("query MSE") == "查询集 MSE" and ch.t("unknown label") == "unknown label"
+    finally:
+        set_language("en")
+    assert start_chapter("01_mapping", FAST=True, DEVICE="cpu").t("query MSE") == "query MSE"

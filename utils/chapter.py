@@ -53,6 +53,11 @@ class Chapter:
     def mode(self) -> str:
         return "FAST" if self.fast else "full"
 
+    def t(self, english: str, **fields) -> str:
+        """``english`` (a figure title, an axis label) in the chapter's language: its entry in
+        ``utils/locale/<lang>/messages.po`` (:func:`utils.messages.t`), else ``english`` itself."""
+        return t(english, self.language, **fields)
+
     def claim(self, name: str, cell: str, holds, message: str = "") -> None:
         """Check one claim of the prose: markdown cell ``cell`` carries the tag ``[✓ name]``.
 
