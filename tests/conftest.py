@@ -53,7 +53,7 @@ FILE_MARKERS = {
         "test_adam_head.py", "test_bench_maml.py", "test_chapter.py", "test_claims.py", "test_story.py", "test_checkpoints.py", "test_compress.py",
         "test_conventions.py", "test_data.py", "test_distill.py", "test_distributed.py", "test_facts.py",
         "test_families.py", "test_folded.py", "test_fuse.py", "test_glossary.py", "test_glossary_zh.py", "test_house_rules.py", "test_import_graph.py",
-        "test_interview.py", "test_interview_zh.py", "test_layout.py", "test_mc_fairness.py",
+        "test_interview.py", "test_interview_zh.py", "test_language_zh.py", "test_layout.py", "test_mc_fairness.py",
         "test_meta.py", "test_meta_costs.py", "test_meta_state.py", "test_multitask.py",
         "test_omniglot.py", "test_results.py", "test_runtime.py", "test_shipped_cache.py", "test_sinusoid_lab.py",
         "test_stats_cache.py", "test_stats_intervals.py", "test_tables.py", "test_taught_in.py", "test_translations.py", "test_trained.py",

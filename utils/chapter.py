@@ -20,7 +20,7 @@ import torch
 from .chapters import CHAPTERS
 from .errors import course_error
 from .figures import record_figures
-from .language import set_language
+from .language import set_language, t
 from .runtime import pick_device, resolve_fast, seed_everything
 
 __all__ = ["Chapter", "start_chapter"]
@@ -53,6 +53,11 @@ class Chapter:
     def mode(self) -> str:
         return "FAST" if self.fast else "full"
 
+    def t(self, english: str, **fields) -> str:
+        """``english`` (a figure title, an axis label) in the chapter's language: its entry in
+        ``utils/locale/<lang>/messages.po`` (:func:`utils.messages.t`), else ``english`` itself."""
+        return t(english, self.language, **fields)
+
     def claim(self, name: str, cell: str, holds, message: str = "") -> None:
         """Check one claim of the prose: markdown cell ``cell`` carries the tag ``[✓ name]``.
 
@@ -82,15 +87,16 @@ class Chapter:
         if show:
             print(ranking)
             if self.fast and not fast_decides:
-                print("  FAST's runs are smaller than full mode's and do not decide this ranking")
+                print(t("  FAST's runs are smaller than full mode's and do not decide this ranking"))
             if self.fast and (not ranking.holds or not fast_decides):
                 full = recorded_rankings(self.name).get(name)
                 if full:
-                    print(f"  FAST cannot rank these; the recorded full-mode run ({full.get('date', '?')}, "
-                          f"{full['seeds']} seeds) has: {order_text(full['order'], full['separated'])}")
+                    print(t("  FAST cannot rank these; the recorded full-mode run ({date}, {seeds} seeds) "
+                            "has: {order}", date=full.get("date", "?"), seeds=full["seeds"],
+                            order=order_text(full["order"], full["separated"])))
                 else:
-                    print("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
-                          "(python -m utils.course bench story --record)")
+                    print(t("  FAST cannot rank these, and no full-mode run of this ranking is recorded yet "
+                            "(python -m utils.course bench story --record)"))
         return ranking
 
     def finish(self, figures: dict | None = None, show: bool = False) -> dict:
@@ -110,7 +116,8 @@ class Chapter:
         if show:
             from .tables import show_table
             show_table(["figure", "value"], list(recorded.items()), floatfmt="g")
-            print(f"\nthis run took {self.elapsed():.1f} s ({self.mode} mode, device {self.device})")
+            print(t("\nthis run took {seconds} s ({mode} mode, device {device})", seconds=f"{self.elapsed():.1f}",
+                    mode=t(self.mode), device=self.device))
         return recorded
 
 

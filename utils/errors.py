@@ -1,6 +1,8 @@
 """The course's one exception type, with messages that say expected / found / what to do."""
 from __future__ import annotations
 
+from .messages import t
+
 __all__ = ["CourseError", "course_error", "check_number", "check_shape", "read_json_file"]
 
 
@@ -17,8 +19,12 @@ def course_error(what: str, expected: str, found: str, fix: str) -> CourseError:
 
     >>> str(course_error("n_way", "at most 5 classes", "7", "lower n_way"))
     'n_way: expected at most 5 classes, found 7. What to do: lower n_way.'
+
+    The frame words follow the chapter's language (:func:`utils.messages.t`; in Chinese
+    "应为 … 实际为 … 怎么办"); ``what``, ``expected``, ``found`` and ``fix`` are printed as given.
     """
-    return CourseError(f"{what}: expected {expected}, found {found}. What to do: {fix}.")
+    return CourseError(t("{what}: expected {expected}, found {found}. What to do: {fix}.", what=what,
+                         expected=expected, found=found, fix=fix))
 
 
 def check_number(value, what: str, expected: str, fix: str, low: float = -float("inf"),

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import course_error
+from .language import t
 
 __all__ = ["bar_with_ci", "interval_label", "labelled_axes", "plot_history", "plot_intervals",
            "plot_reliability", "show_episode", "smooth"]
@@ -17,7 +18,11 @@ def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int
     """A figure with ``ncols`` axes, each labelled with its quantity and unit (``"inner steps"``,
     ``"query MSE"``), so no chapter draws an unlabelled axis. ``xlabel``/``ylabel`` may be one string
     or a list with one per axis. Returns ``(fig, axes)`` (a single ``Axes`` when ``ncols == 1``).
-    With ``nrows > 1`` every row gets the same labels and ``axes`` is a list of rows."""
+    With ``nrows > 1`` every row gets the same labels and ``axes`` is a list of rows. Labels and
+    title are printed in the chapter's language (:func:`utils.language.t`: English when no
+    translation is catalogued)."""
+    xlabel, ylabel = _translated(xlabel), _translated(ylabel)
+    title = t(title) if title else title
     if nrows > 1:
         fig, grid = plt.subplots(nrows, ncols, figsize=figsize or (4.5 * ncols, 3.2 * nrows),
                                  sharey=sharey, squeeze=False, gridspec_kw=gridspec_kw)
@@ -46,6 +51,11 @@ def labelled_axes(xlabel: str, ylabel: str, title: str | None = None, ncols: int
     return fig, (axes[0] if ncols == 1 else axes)
 
 
+def _translated(label):
+    """A label, or a list of labels, in the chapter's language."""
+    return [t(x) for x in label] if isinstance(label, (list, tuple)) else t(label)
+
+
 def show_episode(episode, max_per_class: int = 5, title: str | None = None):
     """Draw one episode: a row per class, support images then (greyed frame) query images.
 
@@ -64,9 +74,10 @@ def show_episode(episode, max_per_class: int = 5, title: str | None = None):
             ax.imshow(img[0].cpu(), cmap="gray_r" if col < ks else "Blues")
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
-                ax.set_title("support" if col < ks else "query", fontsize=8)
-        axes[row, 0].set_ylabel(f"class {row}\n(id {int(episode.classes[row])})", fontsize=7)
-    fig.suptitle(title or f"{n}-way {k}-shot episode, {q} queries per class", fontsize=10)
+                ax.set_title(t("support") if col < ks else t("query"), fontsize=8)
+        axes[row, 0].set_ylabel(t("class {row}\n(id {id})", row=row, id=int(episode.classes[row])), fontsize=7)
+    fig.suptitle(t(title) if title else t("{n}-way {k}-shot episode, {q} queries per class", n=n, k=k, q=q),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -78,14 +89,14 @@ def plot_history(history, keys=("train_loss", "val_loss"), ax=None, label: str =
         vals = getattr(history, k, None)
         if vals:
             ax.plot(np.arange(1, len(vals) + 1), vals, label=f"{label} {k}".strip())
-    ax.set_xlabel("epoch" if hasattr(history, "train_loss") else "meta-iteration")
+    ax.set_xlabel(t("epoch") if hasattr(history, "train_loss") else t("meta-iteration"))
     ax.legend(fontsize=8)
     return ax
 
 
 def interval_label(covers: str, interval: str = "95% CI") -> str:
     """``"95% CI over 600 test episodes"``: what an interval is and what it is over."""
-    return f"{interval} over {covers}"
+    return t("{interval} over {covers}", interval=t(interval), covers=t(covers))
 
 
 _CAPTIONS = weakref.WeakKeyDictionary()   # axes -> the interval labels drawn on them, in order
@@ -153,7 +164,7 @@ def bar_with_ci(names, means, halves, ax=None, ylabel: str = "", percent: bool =
     ax = ax or plt.subplots(figsize=(5, 3))[1]
     plot_intervals(ax, names, means, halves, covers=covers, kind="bar", scale=100 if percent else 1,
                    color="tab:blue", alpha=0.8, capsize=4)
-    ax.set_ylabel(ylabel + (" (%)" if percent else ""))
+    ax.set_ylabel(t(ylabel) + (" (%)" if percent else ""))
     ax.tick_params(axis="x", rotation=20)
     return ax
 
@@ -177,7 +188,7 @@ def plot_reliability(data, ax=None, label: str | None = None, color=None):
             label=f"{label + ': ' if label else ''}ECE {100 * data.ece:.1f}%")
     ax.bar(centers[ok], data.accuracy[ok], width=1 / len(centers), alpha=0.12, color=color, edgecolor="none")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (top-class probability)")
-    ax.set_ylabel("accuracy")
+    ax.set_xlabel(t("confidence (top-class probability)"))
+    ax.set_ylabel(t("accuracy"))
     ax.legend(fontsize=7, loc="upper left")
     return ax

@@ -16,6 +16,7 @@ import html
 from dataclasses import dataclass, field
 
 from .errors import course_error
+from .language import t
 
 __all__ = ["MetaResult", "RESULT_HEADER"]
 
@@ -69,19 +70,20 @@ class MetaResult:
                                "pass e.g. digits=1, or leave it out")
         mean, half = self.scaled()
         d = (2 if self.percent else 3) if digits is None else digits
-        text = (f"{mean:.{d}f} ± {half:.{d}f}% accuracy" if self.percent
-                else f"{mean:.{d}f} ± {half:.{d}f} {self.metric}")
-        return text + (f" ({self.interval_label()})" if covers else "")
+        mean, half = f"{mean:.{d}f}", f"{half:.{d}f}"
+        text = (t("{mean} ± {half}% accuracy", mean=mean, half=half) if self.percent
+                else t("{mean} ± {half} {metric}", mean=mean, half=half, metric=t(self.metric)))
+        return text + (t(" ({label})", label=self.interval_label()) if covers else "")
 
     def interval_label(self) -> str:
         """``"95% CI over 600 test episodes"``: the label an interval is drawn or printed with."""
-        return f"95% CI over {self.over}"
+        return t("95% CI over {covers}", covers=t(self.over))
 
     def row(self, name: str | None = None, digits: int | None = None) -> list:
         """A table row ``[name,] metric, "mean ± half", covers`` (columns :data:`RESULT_HEADER`)."""
         mean, half = self.scaled()
         d = (2 if self.percent else 3) if digits is None else digits
-        cells = [self.metric + (" (%)" if self.percent else ""), f"{mean:.{d}f} ± {half:.{d}f}", self.over]
+        cells = [t(self.metric) + (" (%)" if self.percent else ""), f"{mean:.{d}f} ± {half:.{d}f}", t(self.over)]
         return ([name] if name is not None else []) + cells
 
     def __str__(self) -> str:

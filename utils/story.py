@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .cache import PROJECT_ROOT, atomic_write_text
 from .errors import course_error
+from .language import t
 from .runtime import FIGURES_DIR_ENV
 
 __all__ = ["MIN_SEEDS", "RECORDED_DIR", "recorded_path", "Ranking", "order_text", "read_ranking", "recorded_story",
@@ -70,9 +71,10 @@ class Ranking:
         return i < j and all(self.separated[i:j])
 
     def format(self) -> str:
-        verdict = ("separated on every one of the seeds" if self.holds
-                   else f"'~': not separated on these {self.seeds} seed(s)")
-        return f"{self.name}: {order_text(self.order, self.separated)}  ({self.mode}, {self.seeds} seed(s); {verdict})"
+        verdict = (t("separated on every one of the seeds") if self.holds
+                   else t("'~': not separated on these {seeds} seed(s)", seeds=self.seeds))
+        return t("{name}: {order}  ({mode}, {seeds} seed(s); {verdict})", name=self.name,
+                 order=order_text(self.order, self.separated), mode=t(self.mode), seeds=self.seeds, verdict=verdict)
 
     def __str__(self) -> str:
         return self.format()

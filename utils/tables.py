@@ -15,9 +15,24 @@ from numbers import Number
 from typing import Sequence
 
 from .errors import course_error
+from .language import t
 from .results import RESULT_HEADER, MetaResult
 
-__all__ = ["result_rows", "results_table", "show_table"]
+__all__ = ["display_width", "pad", "result_rows", "results_table", "show_table"]
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal or notebook output: a wide (CJK) character takes two,
+    every other character one (so for English text it is ``len(text)``)."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` columns (:func:`display_width`), on the left when
+    ``right`` (right-aligned): ``str.ljust`` / ``str.rjust`` for text with Chinese in it."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
 
 
 def _is_result(value) -> bool:
@@ -43,7 +58,7 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
                   title: str | None = None) -> str:
     """The text of a table: ``header`` (column names, with units, e.g. ``"time (s)"``), then one
     line per row. Every row must have as many values as the header."""
-    header = [str(h) for h in header]
+    header = [t(str(h)) for h in header]   # column names in the chapter's language
     fmts = [floatfmt] * len(header) if isinstance(floatfmt, str) else [str(f) for f in floatfmt]
     if len(fmts) != len(header):
         raise course_error("floatfmt", f"one format, or one per column ({len(header)})",
@@ -59,10 +74,10 @@ def results_table(header: Sequence[str], rows: Sequence[Sequence], floatfmt: str
         cells.append([_cell(v, f) for v, f in zip(row, fmts)])
     numeric = [all(isinstance(r[j], (Number, tuple, MetaResult)) for r in rows) and bool(rows)
                for j in range(len(header))]
-    widths = [max([len(header[j])] + [len(c[j]) for c in cells]) for j in range(len(header))]
-    fmt = lambda vals: "  ".join(v.rjust(w) if num else v.ljust(w)
+    widths = [max([display_width(header[j])] + [display_width(c[j]) for c in cells]) for j in range(len(header))]
+    fmt = lambda vals: "  ".join(pad(v, w, right=num)
                                  for v, w, num in zip(vals, widths, numeric)).rstrip()
-    lines = ([title] if title else []) + [fmt(header), "  ".join("-" * w for w in widths)]
+    lines = ([t(title)] if title else []) + [fmt(header), "  ".join("-" * w for w in widths)]
     lines += [fmt(c) for c in cells]
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .language import t
 from .runtime import HEADLESS_ENV
 
 __all__ = ["is_headless", "interactive_figure"]
@@ -27,6 +28,7 @@ def interactive_figure(draw, **controls):
         draw: a function that makes one matplotlib figure from keyword values (and shows it).
         controls: name → an ipywidgets control (``IntSlider``, ``FloatSlider``, ``Dropdown`` …)
             whose ``value`` is the default.
+    Control labels (``description``) are shown in the chapter's language (:func:`utils.language.t`).
     In a live session the figure redraws when a control moves (``continuous_update`` is off on
     sliders, so a CPU keeps up). Headless (:func:`is_headless`), the default figure is drawn once,
     statically, and no widget is displayed: nobody can move it, and an ``Output`` widget capturing
@@ -39,6 +41,8 @@ def interactive_figure(draw, **controls):
     for c in controls.values():
         if hasattr(c, "continuous_update"):
             c.continuous_update = False
+        if getattr(c, "description", ""):
+            c.description = t(c.description)   # the control's label in the chapter's language
     if is_headless():
         draw(**{k: c.value for k, c in controls.items()})
         return widgets.VBox([widgets.HBox(list(controls.values()))])

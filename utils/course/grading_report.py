@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass, field
 
 from nbformat import NotebookNode
 
+from ..language import notebook_language, translate
+from ..tables import display_width, pad
+
 from .notebooks import is_answer_cell, is_manual_cell, is_test_cell, nbgrader_meta
 
 __all__ = ["ExerciseResult", "GradeReport"]
@@ -63,22 +66,29 @@ class GradeReport:
         d.update(total=self.total, max_total=self.max_total)
         return d
 
-    def format(self) -> str:
-        """The human-readable report printed by the CLI."""
-        where = {True: ", sandboxed", False: ", UNSANDBOXED"}.get(self.sandboxed, "")
-        lines = [f"Chapter {self.chapter}: {self.notebook} (per-cell time limit {self.timeout} s{where})"]
-        lines += [f"  note: {n}" for n in self.notes]
-        width = max([len(e.grade_id) for e in self.exercises] + [8])
-        lines.append(f"  {'exercise'.ljust(width)}  {'points':>7}  result")
+    def format(self, language: str | None = None) -> str:
+        """The human-readable report printed by the CLI, in ``language`` (default: the graded
+        notebook's edition, :func:`utils.language.notebook_language`: ``"zh"`` for the Chinese one)."""
+        lang = language or notebook_language(self.notebook)
+        tr = lambda english, **fields: translate(english, lang).format(**fields)  # noqa: E731
+        where = {True: tr(", sandboxed"), False: tr(", UNSANDBOXED")}.get(self.sandboxed, "")
+        lines = [tr("Chapter {chapter}: {notebook} (per-cell time limit {timeout} s{where})",
+                    chapter=self.chapter, notebook=self.notebook, timeout=self.timeout, where=where)]
+        lines += [tr("  note: {note}", note=translate(n, lang)) for n in self.notes]
+        head = [tr("exercise"), tr("points"), tr("result")]
+        width = max([display_width(e.grade_id) for e in self.exercises] + [8, display_width(head[0])])
+        lines.append(f"  {pad(head[0], width)}  {pad(head[1], 7, right=True)}  {head[2]}")
         for e in self.exercises:
             pts = "-" if e.points is None else _num(e.points)
-            result = e.status + (f": {e.message}" if e.message else "")
+            result = translate(e.status, lang) + (tr(": {message}", message=translate(e.message, lang))
+                                                  if e.message else "")
             lines.append(f"  {e.grade_id.ljust(width)}  {pts + '/' + _num(e.max_points):>7}  {result}")
-        lines.append(f"Autograded total: {_num(self.total)}/{_num(self.max_total)}")
+        lines.append(tr("Autograded total: {total}/{max_total}", total=_num(self.total),
+                        max_total=_num(self.max_total)))
         n_manual = len(self.exercises) - len(self.autograded)
         if n_manual:
-            lines.append(f"Written answers graded by hand: {n_manual} (compare yours with the model "
-                         f"answers in solutions/{self.chapter}/)")
+            lines.append(tr("Written answers graded by hand: {n} (compare yours with the model "
+                            "answers in solutions/{chapter}/)", n=n_manual, chapter=self.chapter))
         return "\n".join(lines)
 
 

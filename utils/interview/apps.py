@@ -7,6 +7,7 @@ import html
 import time
 
 from ..errors import CourseError, course_error
+from ..language import t
 from .bank import QuestionBank, _check_lang, _short, check_answer
 from .validate import load_bank
 from .cards import card_html
@@ -26,7 +27,7 @@ def _language_toggle(app):
     import ipywidgets as W
 
     toggle = W.ToggleButtons(options=[("English", "en"), ("中文", "zh"), ("Both · 双语", "both")],
-                             value=app.lang, description="language",
+                             value=app.lang, description=t("language"),
                              style={"button_width": "auto"})
 
     def switch(change):
@@ -52,13 +53,13 @@ class FlashcardApp:
         self.lang = _check_lang(lang)
         self.language = _language_toggle(self)
         self.card = W.HTML()
-        self.progress = W.IntProgress(min=0, max=len(self.session.cards), description="cards")
-        self.reveal_button = W.Button(description="Reveal answer", icon="eye")
-        self.known_button = W.Button(description="I knew it", button_style="success", icon="check")
-        self.unknown_button = W.Button(description="Not yet", button_style="warning", icon="repeat")
-        self.retry_button = W.Button(description="Retry the 'not yet' cards", icon="refresh")
-        self.response = W.Text(placeholder="your answer (letter, number or word)")
-        self.check_button = W.Button(description="Check")
+        self.progress = W.IntProgress(min=0, max=len(self.session.cards), description=t("cards"))
+        self.reveal_button = W.Button(description=t("Reveal answer"), icon="eye")
+        self.known_button = W.Button(description=t("I knew it"), button_style="success", icon="check")
+        self.unknown_button = W.Button(description=t("Not yet"), button_style="warning", icon="repeat")
+        self.retry_button = W.Button(description=t("Retry the 'not yet' cards"), icon="refresh")
+        self.response = W.Text(placeholder=t("your answer (letter, number or word)"))
+        self.check_button = W.Button(description=t("Check"))
         self.feedback = W.HTML()
         self.summary = W.HTML()
         self.reveal_button.on_click(lambda _: self._do(self.session.reveal))
@@ -158,16 +159,16 @@ class MockInterviewApp:
         self.language = _language_toggle(self)
         self.revealed = False
         self.tick = W.Play(interval=1000, min=0, max=10**7, step=1, show_repeat=False,
-                           description="timer")
+                           description=t("timer"))
         self.tick.layout.display = "none"
         self.timer = W.HTML()
         self.card = W.HTML()
-        self.start_button = W.Button(description="Start", button_style="primary", icon="play")
-        self.reveal_button = W.Button(description="Reveal model answer", icon="eye")
+        self.start_button = W.Button(description=t("Start"), button_style="primary", icon="play")
+        self.reveal_button = W.Button(description=t("Reveal model answer"), icon="eye")
         self.score_buttons = {
-            2: W.Button(description="Answered well", button_style="success"),
-            1: W.Button(description="Partly", button_style="info"),
-            0: W.Button(description="Missed", button_style="warning"),
+            2: W.Button(description=t("Answered well"), button_style="success"),
+            1: W.Button(description=t("Partly"), button_style="info"),
+            0: W.Button(description=t("Missed"), button_style="warning"),
         }
         self.summary = W.HTML()
         self.start_button.on_click(lambda _: self._start())

@@ -1,0 +1,183 @@
+"""Printed text follows LANGUAGE (utils.language.t and utils/locale/zh/messages.po), and Chinese glyphs
+render in matplotlib figures under LANGUAGE = "zh" (issue 29, item 3)."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import string
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ft2font import FT2Font  # noqa: E402
+
+from utils import language  # noqa: E402
+from utils.errors import course_error  # noqa: E402
+from utils.glossary import load_glossary  # noqa: E402
+from utils.language import catalog, set_language, t, translate  # noqa: E402
+from utils.results import MetaResult  # noqa: E402
+from utils.story import read_ranking  # noqa: E402
+from utils.tables import display_width, results_table  # noqa: E402
+
+
+@pytest.fixture
+def zh():
+    """LANGUAGE = "zh" for one test; English (and matplotlib's fonts) restored after it."""
+    before = dict(matplotlib.rcParams)
+    set_language("zh")
+    yield
+    set_language("en")
+    assert all(matplotlib.rcParams[k] == before[k] for k in ("font.family", "font.sans-serif"))
+
+
+def _fields(text: str) -> list:
+    return sorted(f for _, f, _, _ in string.Formatter().parse(text) if f is not None)
+
+
+def test_catalog_keeps_every_field_of_its_english_text():
+    cat = catalog("zh")
+    assert len(cat) > 150
+    bad = {en: zh for en, zh in cat.items() if _fields(en) != _fields(zh)}
+    assert not bad, f"translations whose {{fields}} differ from the English: {bad}"
+
+
+def test_english_is_the_key_unchanged():
+    for en in catalog("zh"):
+        assert t(en, "en") == en
+    assert t("{what}: expected {expected}", "en", what="a", expected="b") == "a: expected b"
+
+
+def _term(chinese: str) -> str:
+    return re.split(r"[（(]", chinese)[0].strip()
+
+
+def test_catalog_uses_the_glossary_terms():
+    """A catalog entry whose English holds a glossary term uses the glossary's Chinese term."""
+    entries = [(e.term, _term(e.chinese)) for e in load_glossary() if "/" not in e.term]
+    wrong = []
+    for en, zh in catalog("zh").items():
+        for term, chinese in entries:
+            if chinese and re.search(rf"\b{re.escape(term)}s?\b", en, re.IGNORECASE) and chinese not in zh:
+                wrong.append((en, zh, term, chinese))
+    assert not wrong, wrong
+
+
+def test_numbers_are_kept_through_templates():
+    assert translate("600 test episodes", "zh") == "600 个测试情景"
+    assert translate("3 training seeds", "zh") == "3 个训练种子"
+    assert translate("5-way 1-shot accuracy", "zh") == "5 类 1 样本准确率"
+    assert translate("not in the catalog 600", "zh") == "not in the catalog 600"
+
+
+def test_results_tables_and_errors_in_english_stay_as_they_were():
+    r = MetaResult("accuracy", 0.482, 0.011, [0.5] * 600)
+    assert r.format(covers=True) == "48.20 ± 1.10% accuracy (95% CI over 600 test episodes)"
+    assert str(course_error("n_way", "at most 5", "7", "lower n_way")) == \
+        "n_way: expected at most 5, found 7. What to do: lower n_way."
+    assert read_ranking("r", {"a": [1, 2, 3], "b": [0, 1, 2]}).format() == \
+        "r: a > b  (full, 3 seed(s); separated on every one of the seeds)"
+
+
+def test_results_tables_errors_and_rankings_in_chinese(zh):
+    r = MetaResult("accuracy", 0.482, 0.011, [0.5] * 600)
+    assert r.interval_label() == "600 个测试情景上的 95% 置信区间"
+    assert r.format(covers=True) == "准确率 48.20 ± 1.10%（600 个测试情景上的 95% 置信区间）"
+    table = results_table(["learner", "test accuracy"], [("ProtoNet", 0.5)]).splitlines()
+    assert table[0].split() == ["学习器", "测试准确率"]
+    # columns line up on screen: a Chinese character takes two columns
+    assert display_width(table[0]) == len(table[1]) == display_width(table[2])
+    assert str(course_error("n_way", "at most 5", "7", "lower n_way")) == \
+        "n_way：应为 at most 5，实际为 7。怎么办：lower n_way。"
+    assert read_ranking("r", {"a": [1, 2, 3], "b": [0, 1, 2]}).format() == \
+        "r：a > b（完整模式，3 个种子；在每个种子上都分得开）"
+
+
+def test_grade_and_progress_reports_follow_the_notebook(tmp_path):
+    from utils.course.grading_report import ExerciseResult, GradeReport
+    from utils.course.progress import ChapterProgress, format_progress
+    nb = tmp_path / "01_mapping.ipynb"
+    nb.write_text(json.dumps({"cells": [], "metadata": {"course": {"language": "zh"}},
+                              "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    report = GradeReport(str(nb), "01_mapping", 120, [ExerciseResult("ex1", 1.0, 1.0, "passed"),
+                                                       ExerciseResult("ex2", 0.0, 2.0, "failed",
+                                                                      "the test cell was not found in the graded notebook")])
+    zh_text, en_text = report.format(), report.format("en")
+    assert "自动评分总分：1/3" in zh_text and "通过" in zh_text and "评分后的笔记本里找不到" in zh_text
+    assert en_text.splitlines()[-1] == "Autograded total: 1/3"
+    assert en_text.splitlines()[1] == "  exercise   points  result"   # as before the catalog
+    rows = [ChapterProgress("01_mapping", str(nb), 1.0, 3.0, ["ex2"])]
+    assert format_progress(rows).splitlines()[0].split() == ["章节", "得分", "待完成练习", "书面回答：待批阅",
+                                                             "书面回答：未写"]
+    assert format_progress(rows, "en").splitlines()[0].startswith("chapter")
+
+
+def _chain(text_artist) -> list[str]:
+    """The font files matplotlib draws ``text_artist`` with, in fallback order."""
+    prop = text_artist.get_fontproperties()
+    paths = []
+    for family in prop.get_family():   # glyph by glyph, matplotlib falls back along this list
+        try:
+            paths.append(font_manager.findfont(font_manager.FontProperties(
+                family=family, style=prop.get_style(), weight=prop.get_weight()), fallback_to_default=False))
+        except ValueError:
+            continue
+    return paths
+
+
+def test_chinese_figure_renders_without_missing_glyphs(zh):
+    cjk = language.find_cjk_font()
+    if cjk is None:
+        pytest.skip("no CJK font on this machine: install Debian's fonts-noto-cjk (.ci/run does)")
+    from utils.plots import labelled_axes
+    title = "每类 5 个样本的情景：准确率随内循环步数的变化"
+    fig, ax = labelled_axes("inner steps", "accuracy (%)", title=title)
+    assert ax.get_xlabel() == "内循环步数" and ax.get_ylabel() == "准确率（%）"
+    ax.plot([0, 1, 2], [20, 40, 50], label="原型网络")
+    ax.legend()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+    missing = [str(w.message) for w in caught if "missing" in str(w.message).lower()]
+    assert not missing, missing
+    chain = _chain(ax.title)
+    assert chain and "DejaVuSans" in chain[0].replace(" ", ""), chain   # Latin and math as in English
+    faces = [FT2Font(p) for p in chain]
+    for ch in set(title + ax.get_xlabel() + ax.get_ylabel()) - {" "}:
+        assert any(f.get_char_index(ord(ch)) != 0 for f in faces), f"no font in {chain} has {ch!r}"
+    cjk_face = FT2Font(font_manager.findfont(font_manager.FontProperties(family=cjk), fallback_to_default=False))
+    assert all(cjk_face.get_char_index(ord(ch)) != 0 for ch in "每类个样本的情景准确率随内循环步数变化")
+
+
+def test_no_cjk_font_warns_in_one_line_and_does_not_crash(monkeypatch):
+    monkeypatch.setattr(language, "find_cjk_font", lambda: None)
+    with pytest.warns(UserWarning, match="fonts-noto-cjk") as record:
+        assert set_language("zh") == "zh"
+    set_language("en")
+    assert "\n" not in str(record[0].message)
+
+
+def test_notebook_language(tmp_path):
+    from utils.language import notebook_language
+    p = tmp_path / "a.ipynb"
+    p.write_text(json.dumps({"metadata": {"course": {"language": "zh"}}}), encoding="utf-8")
+    assert notebook_language(p) == "zh"
+    p.write_text(json.dumps({"metadata": {}}), encoding="utf-8")
+    assert notebook_language(p) == "en"
+    assert notebook_language(tmp_path / "missing.ipynb") == "en"
+
+
+def test_chapter_t_translates_in_the_chapter_language():
+    from utils.chapter import start_chapter
+    ch = start_chapter("01_mapping", FAST=True, DEVICE="cpu", language="zh")
+    try:
+        assert ch.t("query MSE") == "查询集 MSE" and ch.t("unknown label") == "unknown label"
+    finally:
+        set_language("en")
+    assert start_chapter("01_mapping", FAST=True, DEVICE="cpu").t("query MSE") == "query MSE"
