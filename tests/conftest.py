@@ -60,7 +60,8 @@ FILE_MARKERS = {
         "test_vocab_signatures.py",
     ], ("engine",)),
     **dict.fromkeys(["test_course_cli.py", "test_data_folder.py", "test_progress.py",
-                     "test_run_artefacts.py", "test_sandbox.py", "test_recorded.py"], ("machinery",)),
+                     "test_run_artefacts.py", "test_sandbox.py", "test_recorded.py", "test_editions.py"],
+                    ("machinery",)),
     **dict.fromkeys(["test_notebooks.py", "test_nbval.py", "test_sync.py"], ("notebooks",)),
     **dict.fromkeys(["test_attacks.py", "test_exchange.py", "test_grade.py", "test_integrity.py",
                      "test_roundtrip.py", "test_wrong_answers.py", "test_limits.py",
@@ -346,9 +347,12 @@ def roundtrip(tmp_path_factory, generated_chapters):
 
     ``solution`` (the instructor notebook), ``untouched`` (the student version as nbgrader
     generates it, which test_sync proves equal to the committed chapters/) and ``one_wrong``
-    (every answer filled in but the first), plus what one_wrong must lose.
+    (every answer filled in but the first), plus what one_wrong must lose; and the same three in
+    the Chinese edition (``zh_solution``, ``zh_untouched``, ``zh_one_wrong``), graded in the same
+    nbgrader run.
     """
     from utils.course.grading import grade_notebooks
+    from utils.course.translations import translated_notebook
 
     shared = shared_dir(tmp_path_factory)
 
@@ -357,13 +361,15 @@ def roundtrip(tmp_path_factory, generated_chapters):
         sol = read_notebook(solution_path(REPO, ch))
         rel = read_notebook(generated_chapters / ch / f"{ch}.ipynb")
         wrong, stub, lost = one_wrong(rel, sol)
-        paths = [folder / "solution" / f"{ch}.ipynb", folder / "untouched" / f"{ch}.ipynb",
-                 folder / "one_wrong" / f"{ch}.ipynb"]
-        for nb, path in zip([sol, rel, wrong], paths):
+        # the Chinese edition in the same nbgrader batch (one sandbox start per chapter)
+        sol_zh, rel_zh = (translated_notebook(nb, REPO, ch, "zh") for nb in (sol, rel))
+        wrong_zh = one_wrong(rel_zh, sol_zh)[0]
+        kinds = ["solution", "untouched", "one_wrong", "zh_solution", "zh_untouched", "zh_one_wrong"]
+        paths = [folder / kind / f"{ch}.ipynb" for kind in kinds]
+        for nb, path in zip([sol, rel, wrong, sol_zh, rel_zh, wrong_zh], paths):
             write_notebook(nb, path)
         reports = grade_notebooks(paths, root=REPO, timeout=300)
-        return {"solution": reports[0], "untouched": reports[1], "one_wrong": reports[2],
-                "stub": stub, "lost": lost}
+        return {**dict(zip(kinds, reports)), "stub": stub, "lost": lost}
 
     return _Lazy(shared, "roundtrip", make)
 

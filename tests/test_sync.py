@@ -14,7 +14,8 @@ from utils.course.notebooks import (compare_notebooks, find_leaks, marker_lines,
                              release_path, secret_lines,
                              solution_path, unstripped_problems, write_notebook)
 from utils.course.nbgrader_course import course_env
-from utils.course.sync import check_sync, compare_dirs
+from utils.course.sync import check_sync, compare_dirs, generate_editions
+from utils.course.translations import catalog_path
 
 
 # --------------------------------------------------------------------------- real chapters
@@ -119,3 +120,68 @@ def test_sync_strips_solutions_in_place_and_writes_out_dir(toy_root, tmp_path, c
     assert generated.exists() and (out / "02_other" / "02_other.ipynb").exists()
     assert compare_notebooks(read_notebook(release_path(root, "01_toy")), read_notebook(generated)) == []
     assert "stripped" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the Chinese edition
+@pytest.mark.parametrize("chapter", chapter_params())
+def test_committed_chinese_edition_equals_regenerated(chapter, generated_chapters, tmp_path):
+    """chapters_zh/ is what sync builds from the English student version and the catalog."""
+    written, problems = generate_editions(REPO, generated_chapters, [chapter], "zh", out=tmp_path)
+    assert problems == [] and written == [chapter], "\n".join(problems)
+    diffs = compare_dirs(tmp_path / chapter, REPO / "chapters_zh" / chapter, f"chapters_zh/{chapter}")
+    assert not diffs, ("chapters_zh/ differs from what sync generates (run `python -m utils.course "
+                       "sync`):\n" + "\n".join(diffs))
+
+
+ONE_CHAPTER = "01_mapping"
+
+
+@pytest.fixture
+def one_chapter_course(tmp_path):
+    """A copy of one real chapter (source, catalog, both committed editions): in sync to begin with."""
+    root = tmp_path / "course"
+    for rel in (f"solutions/{ONE_CHAPTER}", f"chapters/{ONE_CHAPTER}", f"chapters_zh/{ONE_CHAPTER}"):
+        shutil.copytree(REPO / rel, root / rel)
+    po = catalog_path(root, ONE_CHAPTER)
+    po.parent.mkdir(parents=True)
+    shutil.copy(catalog_path(REPO, ONE_CHAPTER), po)
+    assert check_sync(root) == [], "the copied chapter should be in sync before it is broken"
+    return root
+
+
+def _break_entry(root, how: str) -> str:
+    """Blank (``missing``) or flag fuzzy (``stale``) the catalog's entry of the second markdown
+    cell of the copy; return its cell id."""
+    import polib
+
+    path = catalog_path(root, ONE_CHAPTER)
+    po = polib.pofile(str(path), wrapwidth=0)
+    entry = [e for e in po if not e.obsolete][1]
+    if how == "missing":
+        entry.msgstr = ""
+    else:
+        entry.flags.append("fuzzy")
+    po.save(str(path))
+    return entry.msgctxt
+
+
+@pytest.mark.parametrize("how", ["missing", "stale"])
+def test_check_sync_reports_a_missing_or_stale_translation(one_chapter_course, how):
+    cid = _break_entry(one_chapter_course, how)
+    diffs = check_sync(one_chapter_course)
+    assert len(diffs) == 1 and diffs[0].startswith(f"chapters_zh/{ONE_CHAPTER}: not generated"), diffs
+    assert f"1 {how} ['{cid}']" in diffs[0] and "What to do" in diffs[0], diffs[0]
+
+
+def test_sync_cli_reports_a_missing_translation_without_a_traceback(one_chapter_course, capsys):
+    root = one_chapter_course
+    cid = _break_entry(root, "missing")
+    assert main(["--root", str(root), "sync", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"1 missing ['{cid}']" in out and "Traceback" not in out
+    assert main(["--root", str(root), "sync"]) == 2          # a clear error, not a traceback
+    err = capsys.readouterr().err
+    assert "sync: error: the translated editions" in err and f"1 missing ['{cid}']" in err, err
+    assert (root / "chapters_zh" / ONE_CHAPTER / f"{ONE_CHAPTER}.ipynb").exists(), \
+        "a chapter whose translation is broken keeps its committed edition (sync --check flags it)"
+    assert (root / "chapters" / ONE_CHAPTER / f"{ONE_CHAPTER}.ipynb").exists()

@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from .execute import add_run_options
 from .notebooks import PROJECT_ROOT
 from ..errors import CourseError, course_error
 
@@ -93,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--only", nargs="+", metavar="NN", help="only these chapters (number or name)")
     r.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds (default: none)")
-    r.add_argument("--build", type=Path, default=None,
-                   help="output folder (default: ROOT/build; executed copies and figures go there)")
+    add_run_options(r)  # --build, --lang
 
     s = sub.add_parser("sync", help=COMMANDS["sync"])
     s.add_argument("--check", action="store_true",
@@ -186,7 +186,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .execute import format_table, run_chapter
+    from .execute import edition_folders, format_table, run_chapter
     from .notebooks import find_chapters, select_chapters
 
     available = find_chapters(args.root)
@@ -200,7 +200,7 @@ def cmd_run(args) -> int:
     runs = []
     for ch in chapters:
         runs.append(run_chapter(args.root, ch, fast=not args.full, timeout=args.timeout,
-                                build=args.build))
+                                build=args.build, lang=args.lang))
         print(f"  {ch}: {runs[-1].status} ({runs[-1].seconds:.1f} s)", flush=True)
         for line in runs[-1].artefacts or ["no cached or shipped artefacts used"]:
             print(f"      {line}", flush=True)
@@ -208,7 +208,7 @@ def cmd_run(args) -> int:
     print(format_table(runs))
     print(f"\nTotal: {sum(r.seconds for r in runs):.1f} s for {len(runs)} chapter(s) ({mode} mode)")
     build = args.build or Path(args.root) / "build"
-    print(f"\nExecuted notebooks: {build / 'executed'}")
+    print(f"\nExecuted notebooks: {edition_folders(build, args.lang)[0]}")
     failed = [r.chapter for r in runs if not r.ok]
     if failed:
         print(f"{len(failed)} chapter(s) failed: {', '.join(failed)}. Open the executed copy to see "

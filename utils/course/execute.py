@@ -10,6 +10,12 @@ What a chapter loads from the cache or from the shipped checkpoints is logged by
 :func:`utils.cache.note_artefact` to ``build/executed/NN_name/artefacts.jsonl`` (this module
 sets ``COURSE_ARTEFACT_LOG`` for the kernel); :func:`summarise_artefacts` turns the log into
 the ``glyphs: cache hit`` lines that ``course run`` prints under each chapter.
+
+``course run --lang zh`` executes the Chinese edition instead: each chapter's solution notebook
+translated by :func:`utils.course.translations.translated_notebook` (Chinese prose,
+``LANGUAGE = "zh"``, the same code) is written to ``build/executed-zh/NN_name/NN_name.source.ipynb``
+and run like the English one (from ``solutions/NN_name/``), its executed copy beside it and its
+figures in ``build/figures-zh/`` (:func:`edition_folders`), so both editions' runs can share a build.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from .notebooks import read_notebook, solution_path
 
 __all__ = [
     "ChapterRun", "read_artefact_log", "summarise_artefacts", "require_parameters_cell",
-    "run_chapter", "format_figures", "format_table",
+    "edition_folders", "add_run_options", "run_chapter", "format_figures", "format_table",
 ]
 
 
@@ -146,13 +152,46 @@ def _last_line(exc: BaseException) -> str:
     return lines[-1].strip() if lines else type(exc).__name__
 
 
+def edition_folders(build: str | Path, lang: str = "en") -> tuple[Path, Path]:
+    """(executed copies, figures) of the ``lang`` edition under ``build``: ``executed/`` and
+    ``figures/`` for English, ``executed-<lang>/`` and ``figures-<lang>/`` otherwise."""
+    suffix = "" if lang == "en" else f"-{lang}"
+    return Path(build) / f"executed{suffix}", Path(build) / f"figures{suffix}"
+
+
+def add_run_options(parser) -> None:
+    """``course run``'s ``--build`` and ``--lang`` (kept here: ``cli.py`` is at its size limit)."""
+    from .translations import LANGUAGES
+
+    parser.add_argument("--build", type=Path, default=None,
+                        help="output folder (default: ROOT/build; executed copies and figures go there)")
+    parser.add_argument("--lang", default="en", choices=("en", *LANGUAGES),
+                        help="the edition to execute (default: en); zh: the Chinese solution notebooks, "
+                             "into BUILD/executed-zh/ and BUILD/figures-zh/")
+
+
+def _source_notebook(root: Path, chapter: str, lang: str, out: Path) -> Path:
+    """The notebook papermill runs: ``solutions/<chapter>/<chapter>.ipynb`` for English, else its
+    translation written to ``out``'s folder (a CourseError when the translation is not current)."""
+    src = solution_path(root, chapter)
+    if lang == "en":
+        return src
+    from .notebooks import write_notebook
+    from .translations import translated_notebook
+
+    translated = out.with_name(f"{chapter}.source.ipynb")
+    write_notebook(translated_notebook(read_notebook(src), root, chapter, lang), translated)
+    return translated
+
+
 def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: int | None = None,
-                build: str | Path | None = None) -> ChapterRun:
+                build: str | Path | None = None, lang: str = "en") -> ChapterRun:
     """Execute one chapter's solution notebook with papermill; never raises for a failing notebook.
 
     ``timeout`` is papermill's per-cell limit in seconds (``None``: no limit). Executed copies go
     to ``<build>/executed/<chapter>/`` and figures to ``<build>/figures/`` (``build`` defaults to
-    ``<root>/build``).
+    ``<root>/build``). ``lang="zh"`` runs the Chinese edition (:func:`edition_folders`); a missing
+    or stale translation makes a failed run whose error says what to translate.
     """
     import logging
 
@@ -164,9 +203,8 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
 
     root = Path(root)
     build = Path(build) if build else root / "build"
-    src = solution_path(root, chapter)
-    out = build / "executed" / chapter / f"{chapter}.ipynb"
-    figures_dir = build / "figures"
+    executed, figures_dir = edition_folders(build, lang)
+    out = executed / chapter / f"{chapter}.ipynb"
     figures_dir.mkdir(parents=True, exist_ok=True)
     (figures_dir / f"{chapter}.json").unlink(missing_ok=True)  # no stale figures in the table
     (figures_dir / f"{chapter}.story.json").unlink(missing_ok=True)  # nor stale rankings and claims
@@ -175,12 +213,13 @@ def run_chapter(root: str | Path, chapter: str, *, fast: bool = True, timeout: i
     log.unlink(missing_ok=True)  # this run's loads only
     start = time.perf_counter()
     try:
+        src = _source_notebook(root, chapter, lang, out)
         require_parameters_cell(read_notebook(src), f"solutions/{chapter}/{chapter}.ipynb")
         env = course_env(fast=fast, extra={FIGURES_DIR_ENV: str(figures_dir.resolve()),
                                            ARTEFACT_LOG_ENV: str(log)})
         with _environ(env), _stderr_to(out.with_suffix(".stderr.log")):
             pm.execute_notebook(str(src), str(out), parameters={"FAST": bool(fast)},
-                                cwd=str(src.parent), kernel_name="python3", progress_bar=False,
+                                cwd=str(solution_path(root, chapter).parent), kernel_name="python3", progress_bar=False,
                                 log_output=False, execution_timeout=timeout)
         ok, error = True, ""
     except Exception as exc:  # a failing chapter is a row in the table, not a crash

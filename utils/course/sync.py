@@ -7,6 +7,15 @@ and autograded tests) with nbval's ``raises-exception`` (:func:`tag_expected_err
 ``pytest --nbval-lax chapters/`` accepts errors there and nowhere else. :func:`check_sync` does
 the same into a temporary folder and lists every difference with the committed ``chapters/``,
 without writing anything.
+
+**Editions.** A course with a translation folder ``solutions/locale/<lang>/`` (today ``zh``) has a
+second student edition, ``chapters_<lang>/<chapter>/<chapter>.ipynb``: :func:`generate_editions`
+builds it from the English student version with
+:func:`utils.course.translations.translated_notebook`, so code cells, stubs, hidden-test removal,
+grade ids, points and nbval tags are the English ones; only markdown (and ``LANGUAGE``) differ.
+Same assignment and notebook names: an instructor releases either edition under the same nbgrader
+assignment and gradebook. A missing or stale translation is a :func:`course_error` from ``sync``
+and a difference line from :func:`check_sync`, never a half-translated edition.
 """
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import CourseError, course_error
 from .nbgrader_course import TempCourse
 from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, nbgrader_meta,
                         read_notebook, solution_path, strip_notebook, unstripped_problems,
@@ -22,7 +32,8 @@ from .notebooks import (compare_notebooks, ensure_cell_ids, find_chapters, nbgra
 
 __all__ = [
     "RAISES_TAG", "NEVER_RAISES", "tag_expected_errors", "expected_errors_preprocessor",
-    "strip_solutions", "generate_chapters", "sync", "compare_dirs", "check_sync",
+    "strip_solutions", "generate_chapters", "editions", "edition_dir", "generate_editions", "sync",
+    "compare_dirs", "check_sync",
 ]
 
 #: nbval's cell tag for "this cell may raise": a learner running the untouched student version
@@ -115,14 +126,70 @@ def generate_chapters(root: str | Path, out: str | Path, chapters: list[str] | N
     return chapters
 
 
-def sync(root: str | Path, out: str | Path | None = None) -> tuple[list[Path], list[str]]:
-    """Strip ``solutions/`` in place and regenerate ``chapters/`` (or ``out``).
+def editions(root: str | Path) -> list[str]:
+    """The course's languages besides English: those of :data:`~utils.course.translations.LANGUAGES`
+    with a catalog folder ``solutions/locale/<lang>/`` (a course without one has no second edition)."""
+    from .translations import LANGUAGES
 
-    Returns (solution files that were stripped, chapters generated).
+    return [lang for lang in LANGUAGES if (Path(root) / "solutions" / "locale" / lang).is_dir()]
+
+
+def edition_dir(english: str | Path, lang: str) -> Path:
+    """Where the ``lang`` edition of the student folder ``english`` goes: its sibling
+    ``<name>_<lang>`` (``chapters/`` -> ``chapters_zh/``)."""
+    english = Path(english)
+    return english.with_name(f"{english.name}_{lang}")
+
+
+def generate_editions(root: str | Path, english: str | Path, chapters: list[str],
+                      lang: str, out: str | Path | None = None) -> tuple[list[str], list[str]]:
+    """Translate each chapter's English student notebook in ``english/<chapter>/`` into
+    ``out/<chapter>/`` (default :func:`edition_dir`); returns (chapters written, problems).
+
+    A chapter whose translation is missing or stale is not written (its folder is left as it
+    was) and yields one problem line: what :func:`~utils.course.translations.translation_of` says.
+    """
+    from .translations import translated_notebook
+
+    root, english = Path(root), Path(english)
+    out = Path(out) if out else edition_dir(english, lang)
+    written, problems = [], []
+    for ch in chapters:
+        src = english / ch / f"{ch}.ipynb"
+        try:
+            nb = translated_notebook(read_notebook(src), root, ch, lang)
+        except CourseError as exc:
+            problems.append(f"{out.name}/{ch}: not generated: {exc}")
+            continue
+        dst = out / ch
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(english / ch, dst)     # the same files as the English chapter folder
+        write_notebook(nb, dst / src.name)
+        written.append(ch)
+    return written, problems
+
+
+def sync(root: str | Path, out: str | Path | None = None) -> tuple[list[Path], list[str]]:
+    """Strip ``solutions/`` in place and regenerate ``chapters/`` (or ``out``) and every edition
+    (``chapters_zh/``, or ``<out>_zh``).
+
+    Returns (solution files that were stripped, chapters generated). Raises a
+    :func:`course_error` listing the chapters of an edition that could not be translated, after
+    writing everything else.
     """
     root = Path(root)
     stripped = strip_solutions(root)
-    generated = generate_chapters(root, Path(out) if out else root / "chapters")
+    target = Path(out) if out else root / "chapters"
+    generated = generate_chapters(root, target)
+    problems = []
+    for lang in editions(root):
+        problems += generate_editions(root, target, generated, lang)[1]
+    if problems:
+        raise course_error("the translated editions", "a current translation of every chapter",
+                           f"{len(problems)} chapter(s) not generated:\n  " + "\n  ".join(problems),
+                           "translate the entries named above, then run sync again "
+                           "(chapters/ itself was regenerated)")
     return stripped, generated
 
 
@@ -157,13 +224,25 @@ def check_sync(root: str | Path) -> list[str]:
         for path in sorted(solution_path(root, ch).parent.glob("*.ipynb")):
             for problem in unstripped_problems(read_notebook(path)):
                 diffs.append(f"solutions/{ch}/{path.name}: {problem} (sync strips it)")
-    committed = root / "chapters"
     with tempfile.TemporaryDirectory(prefix="course-sync-") as tmp:
-        generate_chapters(root, tmp, chapters)
-        for ch in chapters:
-            diffs += compare_dirs(Path(tmp) / ch, committed / ch, f"chapters/{ch}")
+        english = Path(tmp) / "chapters"
+        generate_chapters(root, english, chapters)
+        trees = [("chapters", chapters)]
+        for lang in editions(root):
+            written, problems = generate_editions(root, english, chapters, lang)
+            diffs += problems
+            trees.append((edition_dir(english, lang).name, written))
+        for name, done in trees:
+            diffs += _compare_tree(Path(tmp) / name, root / name, name, done, chapters)
+    return diffs
+
+
+def _compare_tree(generated: Path, committed: Path, name: str, done: list[str], chapters: list[str]) -> list[str]:
+    diffs = []
+    for ch in done:
+        diffs += compare_dirs(generated / ch, committed / ch, f"{name}/{ch}")
     if committed.is_dir():
         for d in sorted(committed.iterdir()):
             if d.is_dir() and d.name not in chapters and not d.name.startswith("."):
-                diffs.append(f"chapters/{d.name}: no solutions/{d.name} to generate it from")
+                diffs.append(f"{name}/{d.name}: no solutions/{d.name} to generate it from")
     return diffs

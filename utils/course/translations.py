@@ -39,6 +39,7 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _CODE = re.compile(r"`[^`\n]+`")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
 _TAG = re.compile(r"\[✓ [a-z0-9-]+\]")
+_SOLUTION_MARK = re.compile(r"^[ \t]*### (?:BEGIN|END) SOLUTION[ \t]*$", re.M)
 
 
 def catalog_path(root: Path | str, chapter: str, lang: str = "zh") -> Path:
@@ -119,7 +120,8 @@ class CatalogReport:
 
 def _differences(english: str, chinese: str) -> list[str]:
     out = []
-    for name, pattern in (("numbers", _NUMBER), ("inline code", _CODE), ("math", _MATH), ("claim tags", _TAG)):
+    for name, pattern in (("numbers", _NUMBER), ("inline code", _CODE), ("math", _MATH), ("claim tags", _TAG),
+                          ("solution markers", _SOLUTION_MARK)):
         en = _strip_for(name, english, pattern)
         zh = _strip_for(name, chinese, pattern)
         if en != zh:
@@ -196,14 +198,34 @@ def translated_notebook(nb, root: Path | str, chapter: str, lang: str = "zh"):
 
     out = copy.deepcopy(nb)
     zh = translation_of(root, chapter, lang)
+    english = dict(_markdown_cells(root, chapter))
     for cell in out.cells:
         if cell.cell_type == "markdown" and cell.get("id") in zh:
             anchors = [t.replace(" ", "-") for t in heading_texts(_one_cell(cell))]
-            cell.source = "".join(f'<a id="{a}"></a>\n' for a in anchors) + zh[cell["id"]]
+            cell.source = ("".join(f'<a id="{a}"></a>\n' for a in anchors)
+                           + _as_released(cell, zh[cell["id"]], english.get(cell["id"])))
         elif cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             cell.source = re.sub(r'^LANGUAGE = "en"', f'LANGUAGE = "{lang}"', cell.source, flags=re.M)
     out.metadata.setdefault("course", {})["language"] = lang
     return out
+
+
+def _as_released(cell, translation: str, english: str | None) -> str:
+    """``translation`` cleared the way nbgrader cleared ``cell``: when ``cell`` is a written-answer
+    (nbgrader solution) cell whose source is no longer its English source (a student version:
+    nbgrader replaced the model answer by its stub), the translation's ``### BEGIN SOLUTION``
+    region is replaced by the same stub with nbgrader's own ClearSolutions, so no model answer
+    reaches a student edition. A solution notebook's cells are kept whole."""
+    import copy
+
+    if cell.source == english or not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        return translation
+    from nbgrader.preprocessors import ClearSolutions
+
+    probe = copy.deepcopy(cell)
+    probe.source = translation
+    ClearSolutions().preprocess_cell(probe, {"language": "python"}, 0)
+    return probe.source
 
 
 def _one_cell(cell):
