@@ -365,3 +365,77 @@ def test_links_to_headings_with_an_apostrophe_are_rewritten():
     assert rewrite_links(escaped, targets) == "<a href='04_distillation.html#52-the-kls-arguments-swapped'>x</a>"
     single = "<a href='../04_distillation/04_distillation.ipynb'>x</a>"
     assert rewrite_links(single, targets) == "<a href='04_distillation.html'>x</a>"
+
+
+# --------------------------------------------------------------------------- the Chinese edition
+#: What the Chinese banner says of the outputs (the English run's, by cell id).
+ZH_BANNER = ("中英文两版共用同一份代码", "中文版没有另行执行", "目前记录的运行是英文的")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _toy_catalogs(root) -> str:
+    """Chinese catalogs for the toy chapters (each cell's English with a Chinese line added; the
+    written answer's model answer gets a Chinese sentence); returns that secret sentence."""
+    import polib
+
+    from utils.course.translations import catalog_path, extract_catalog
+
+    secret = "中文参考答案：这一句只写在参考答案里。"
+    for ch in ("01_toy", "02_other"):
+        extract_catalog(root, ch)
+        po = polib.pofile(str(catalog_path(root, ch)), wrapwidth=0)
+        for e in po:
+            e.msgstr = e.msgid.replace("### END SOLUTION", secret + "\n### END SOLUTION") + "\n\n（中文译文）"
+        po.save()
+    return secret
+
+
+def _switch(path: Path) -> str | None:
+    m = re.search(r'<a class="lang-switch" href="([^"]+)"', path.read_text(encoding="utf-8"))
+    return m.group(1) if m else None
+
+
+def test_toy_book_in_chinese_with_a_switch_on_every_page(toy_root, tmp_path, capsys):
+    """With catalogs, `course book` builds both editions: the Chinese one at out/zh with the same
+    outputs, Chinese boxes and banner, the learner's answer cell (never the translated model
+    answer), and on every page a switch to the same page of the other edition. The leak scan
+    knows the Chinese model answer; `--lang en` keeps the Chinese edition, `--lang zh` without
+    catalogs is a clear error."""
+    import shutil
+
+    from utils.course.cli import main
+    from utils.errors import CourseError
+
+    root = tmp_path / "course"
+    shutil.copytree(toy_root, root, ignore=shutil.ignore_patterns("build"))
+    with pytest.raises(CourseError, match="catalogs in solutions/locale/zh"):
+        build_book(root, lang="zh", log=lambda m: None)
+    secret = _toy_catalogs(root)
+    book = build_book(root, log=lambda m: None)
+    assert book.languages == ("en", "zh") and not book.warnings, book.warnings[:5]
+    zh = book.out / "zh"
+    assert {f"zh/chapters/{ch}.html" for ch in ("01_toy", "02_other")} <= set(book.pages)
+    assert book.zh_chapters["01_toy"] == book.chapters["01_toy"]  # the same outputs and boxes
+    page = (zh / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    words = " ".join(site_text(zh / "chapters" / "01_toy.html").split())
+    assert '<html lang="zh-CN"' in page and "（中文译文）" in words
+    assert all(w in words for w in ZH_BANNER) and "FAST mode: True" in words  # the English run's output
+    assert "练习 1 · ex-add" in words and "YOUR ANSWER HERE" in words and "Your code goes here" not in words
+    assert secret not in words and len(EXERCISE_BOX.findall(page)) == 7
+    twins = 0
+    for path in book.out.rglob("*.html"):
+        rel = path.relative_to(book.out)
+        if {"_static", "_sources"} & set(rel.parts):
+            continue
+        href = _switch(path)
+        assert href, f"{rel}: no language switch"
+        assert (path.parent / href).resolve() == ((book.out / rel.relative_to("zh")) if rel.parts[0] == "zh"
+                                                  else zh / rel).resolve(), f"{rel}: switch to {href}"
+        twins += 1
+    assert twins == 2 * 5  # index, genindex, search and two chapters, in each edition
+    assert find_site_leaks(book.out, root) == []
+    (book.out / "planted.html").write_text(f"<p><b>{secret[:6]}</b>{secret[6:]}</p>", encoding="utf-8")
+    assert find_site_leaks(book.out, root) == [f"planted.html: {secret}"]
+    assert main(["--root", str(root), "book", "--lang", "en"]) == 0
+    assert (zh / "chapters" / "01_toy.html").is_file() and _switch(book.out / "index.html") == "zh/index.html"
+    assert "switch on every page" not in capsys.readouterr().out  # only the English edition was built
