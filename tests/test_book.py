@@ -250,6 +250,12 @@ def test_book_in_chromium(book, site_url, tmp_path):
         m = r["math"]
         assert m["rendered"] == m["n"] and m["errors"] == 0, f"{ch}: math not rendered: {m}"
         total_math += m["n"]
+    for ch in CHAPTERS:  # the Chinese pages, reached through the switch, show the same figures
+        r = report.get(f"zh/chapters/{ch}.html")
+        assert r, f"zh/chapters/{ch}.html was not reached from the English site"
+        assert not [i["src"] for i in r["images"] if i["w"] == 0], f"zh {ch}: images that did not load"
+        assert sum(1 for i in r["images"] if "_images/" in i["src"]) >= book.zh_chapters[ch]["images"]
+        assert r["math"]["rendered"] == r["math"]["n"] and r["math"]["errors"] == 0, f"zh {ch}: {r['math']}"
     assert total_math > 0, "no math on any chapter page"
     assert hits > 0
     assert shot.stat().st_size > 20_000
@@ -439,3 +445,94 @@ def test_toy_book_in_chinese_with_a_switch_on_every_page(toy_root, tmp_path, cap
     assert main(["--root", str(root), "book", "--lang", "en"]) == 0
     assert (zh / "chapters" / "01_toy.html").is_file() and _switch(book.out / "index.html") == "zh/index.html"
     assert "switch on every page" not in capsys.readouterr().out  # only the English edition was built
+
+
+def test_book_has_a_chinese_edition_of_every_page_with_the_same_outputs(book):
+    """out/zh: every chapter from the Chinese student structure with the English run's outputs
+    (the same figures, the same exercise boxes), the landing page, glossary and bank in Chinese
+    first, Sphinx in zh_CN; a switch on every page of both editions."""
+    assert book.languages == ("en", "zh")
+    assert {f"zh/{p}.html" for p in ("index", "glossary", "question-bank", "search")} <= set(book.pages)
+    for ch in CHAPTERS:
+        path = book.out / "zh" / "chapters" / f"{ch}.html"
+        text, words = path.read_text(encoding="utf-8"), " ".join(site_text(path).split())
+        assert '<html lang="zh-CN"' in text and len(_CJK.findall(words)) > 1000, f"{ch}: not Chinese"
+        assert all(w in words for w in ZH_BANNER), f"{ch}: no Chinese banner saying {ZH_BANNER}"
+        zh, en = book.zh_chapters[ch], book.chapters[ch]
+        assert (zh["images"], zh["figures"], zh["exercises"]) == (en["images"], en["figures"], en["exercises"])
+        assert zh["outputs"] >= en["outputs"] - 1, f"{ch}: outputs lost on the Chinese page"  # parameters cell
+        assert len(EXERCISE_BOX.findall(text)) == zh["exercises"]
+    glossary = site_text(book.out / "zh" / "glossary.html")
+    cells = [line.strip() for line in glossary.splitlines() if line.strip()]
+    assert cells[cells.index("元学习") + 1].startswith("meta-learning"), "the Chinese term is not first"
+    assert "题库" in site_text(book.out / "zh" / "question-bank.html")
+    assert "一切皆映射" in site_text(book.out / "zh" / "index.html")
+    missing = [str(p.relative_to(book.out)) for p in book.out.rglob("*.html")
+               if not {"_static", "_sources"} & set(p.relative_to(book.out).parts) and not _switch(p)]
+    assert not missing, f"pages without a language switch: {missing[:10]}"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+def test_book_switches_language_in_chromium(book, site_url):
+    """A Chinese chapter page opened at a section: Chinese text, its figures load, its links
+    resolve; the switch leads to the same section of the English page, and back."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from utils.course.book_pages import chapter_title
+    from utils.course.notebooks import release_path
+
+    ch = CHAPTERS[1 if len(CHAPTERS) > 1 else 0]
+    title = chapter_title(read_notebook(release_path(REPO, ch)))
+    base = urllib.parse.urlsplit(site_url)
+    state_js = """async () => {
+        const imgs = [...document.images]; imgs.forEach(i => { i.loading = 'eager'; });
+        await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+        return {lang: document.documentElement.lang, cjk: (document.body.innerText.match(/[\u4e00-\u9fff]/g) || []).length,
+                images: imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth})),
+                links: [...document.querySelectorAll('a[href]')].map(a => a.href)};
+    }"""
+
+    def where(page):
+        parts = urllib.parse.urlsplit(page.url)
+        return parts.path[len(base.path):], urllib.parse.unquote(parts.fragment)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(site_url + f"zh/chapters/{ch}.html", wait_until="load")
+            anchors = page.eval_on_selector_all("a.lang-anchor", "els => els.map(e => e.id)")
+            assert len(anchors) >= 3, f"zh {ch}: {len(anchors)} section anchors"
+            target = anchors[len(anchors) // 2]
+            page.goto(site_url + f"zh/chapters/{ch}.html#{urllib.parse.quote(target)}", wait_until="load")
+            zh = page.evaluate(state_js)
+            assert zh["lang"] == "zh-CN" and zh["cjk"] > 1000, (zh["lang"], zh["cjk"])
+            assert zh["images"] and all(i["w"] > 0 for i in zh["images"]), zh["images"]
+            assert sum("_images/" in i["src"] for i in zh["images"]) >= book.zh_chapters[ch]["images"]
+            broken = []
+            for href in zh["links"]:
+                parts = urllib.parse.urlsplit(href)
+                if parts.netloc != base.netloc:
+                    continue
+                status, body = _fetch(parts._replace(fragment="", query="").geturl())
+                if status != 200 or (parts.fragment and urllib.parse.unquote(parts.fragment)
+                                     not in set(_ID_RE.findall(body))):
+                    broken.append(f"{href} -> {status}")
+            assert not broken, broken[:20]
+            with page.expect_navigation():
+                page.click("a.lang-switch")
+            assert where(page) == (f"chapters/{ch}.html", target), page.url
+            en = page.evaluate(state_js)
+            assert en["lang"] == "en" and title in page.title()
+            assert page.evaluate(f"!!document.getElementById({json.dumps(target)})")
+            assert all(i["w"] > 0 for i in en["images"])
+            assert page.locator("a.lang-switch").inner_text().strip() == "中文"
+            with page.expect_navigation():
+                page.click("a.lang-switch")
+            assert where(page) == (f"zh/chapters/{ch}.html", target), page.url
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"
+            assert page.locator("a.lang-switch").inner_text().strip() == "English"
+        finally:
+            browser.close()

@@ -31,6 +31,10 @@ package ``sphinx-mathjax-offline``: no CDN at build or read time):
    every figure or table output gets a caption saying so. The landing page's chapter table has
    the same per chapter.
 4. MyST-NB renders the notebooks with ``nb_execution_mode = "off"``: it never re-executes.
+5. **Two editions.** With Chinese catalogs (``solutions/locale/zh/``), a second Sphinx build
+   (``language = "zh_CN"``) writes the Chinese edition to ``<out>/zh/`` from the Chinese student
+   structure and the *same* runs' outputs (the editions share their code cells), and every page of
+   both gets a switch to the same page of the other (:mod:`.book_zh`).
 
 The site is a folder of static files: host it on any static host (GitHub Pages, Netlify, an
 nginx folder) or look at it locally with ``python -m http.server -d build/book/html``.
@@ -38,7 +42,8 @@ nginx folder) or look at it locally with ``python -m http.server -d build/book/h
 The code, by concern: :mod:`.recorded` and :mod:`.book_runs` (step 1, the recorded and executed
 runs), :mod:`.book_pages`
 (steps 2 and 3, the pages), this module (Sphinx: sources, configuration, the build) and
-:mod:`.book_leaks` (the leak scan of the built site).
+:mod:`.book_leaks` (the leak scan of the built site), :mod:`.book_zh` (the Chinese edition and
+the language switch).
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from nbformat.v4 import new_markdown_cell
 
-from .book_pages import _box, _fence, _heading_targets, _md_cell, chapter_link
+from .book_pages import _box, _fence, _heading_targets, _md_cell, bank_page, chapter_link
 from .book_runs import ExecutedChapter, mode_name
 from .notebooks import _regions, is_test_cell, nbgrader_meta, read_notebook, release_path
 from .translations import LANGUAGES, catalog_path, translated_notebook
@@ -45,15 +45,19 @@ ZH_CSS = '''.cell.tag_from-fast-run .cell_output::before { content: "FAST 运行
 .cell.tag_from-full-run .cell_output::before { content: "完整运行的输出"; }
 '''
 
-#: Carries the reader's section over: the last marker above the window's top becomes the hash.
+#: Carries the reader's section over: the section the page was opened at (``#slug``) while it is
+#: still at the top of the window, else the last marker above the window's top, becomes the hash.
 #: English pages mark a section with its slug (``<section><span id=slug>``); Chinese pages with
 #: the ``lang-anchor`` holding the English slug.
 SWITCH_JS = """<script>document.addEventListener('click', function (e) {
   var a = e.target.closest ? e.target.closest('a.lang-switch') : null; if (!a) return;
   var zh = (document.documentElement.lang || '').indexOf('zh') === 0;
   var marks = document.querySelectorAll(zh ? 'a.lang-anchor' : 'section > span[id]:first-child');
-  var id = ''; for (var i = 0; i < marks.length; i++) {
-    if (marks[i].getBoundingClientRect().top < 150) { id = marks[i].id; } }
+  var id = '', here = decodeURIComponent(location.hash.slice(1));
+  for (var i = 0; i < marks.length; i++) {
+    var top = marks[i].getBoundingClientRect().top;
+    if (marks[i].id === here && top > -5 && top < 150) { id = here; break; }
+    if (top < 150) { id = marks[i].id; } }
   a.href = a.href.split('#')[0] + (id ? '#' + encodeURIComponent(id) : '');
 });</script>"""
 
@@ -223,37 +227,9 @@ def glossary_page_zh(root: Path, targets: dict) -> str:
     return "# 术语表 · Glossary\n\n本课程的关键术语，中英对照，并注明讲授它的章节。\n\n" + "\n".join(rows) + "\n"
 
 
-def _details(summary: str, pairs: list[tuple[str, str]]) -> str:
-    parts = "".join(f"<p><b>{html.escape(k)}</b> {html.escape(str(v))}</p>" for k, v in pairs if v)
-    return f"<details class=\"bank-answer\"><summary>{html.escape(summary)}</summary>{parts}</details>"
-
-
 def bank_page_zh(root: Path, targets: dict) -> str:
-    """question-bank.md of the Chinese edition: each question in Chinese first, then English;
-    drill answers never shown (cf. :func:`.book_pages.bank_page`)."""
-    bank = json.loads((root / "utils" / "question_bank.json").read_text(encoding="utf-8"))
-    by_topic: dict[str, list] = {}
-    for q in bank["entries"]:
-        by_topic.setdefault(q["topic"], []).append(q)
-    out = ["# 题库 · Question bank", "",
-           "关于本课程的面试题，每题都有中文和英文。自学题可展开参考答案、追问和常见错误答案（中英对照）。"
-           "标有 *drill* 的题在第 07 章评分：这里不公布它们的答案。", ""]
-    for topic, entries in by_topic.items():
-        out += [f"## {topic}", ""]
-        for q in entries:
-            kind = " · *drill*" if q.get("drill") else ""
-            href = chapter_link(q.get("chapter_link", ""), targets)
-            link = f"（{_link(href, '所在章节')}）" if href else ""
-            out += [f"**{html.escape(q['id'])}**{kind}{link}", "", q["question_zh"], "", q["question_en"], ""]
-            if q.get("options"):
-                out += [f"{chr(97 + i)}. {opt}" for i, opt in enumerate(q["options"])] + [""]
-            if not q.get("drill"):
-                out += [_details("参考答案 · Model answer", [
-                    ("参考答案：", q["model_answer_zh"]), ("Model answer:", q["model_answer"]),
-                    ("追问：", q["follow_up_zh"]), ("Follow-up:", q["follow_up"]),
-                    ("常见错误答案：", q["common_wrong_answer_zh"]),
-                    ("Common wrong answer:", q["common_wrong_answer"])]), ""]
-    return "\n".join(out) + "\n"
+    """question-bank.md of the Chinese edition: each question in Chinese first, then English."""
+    return bank_page(root, targets, "zh")
 
 
 _SKIP = {"_static", "_images", "_sources", "_sphinx_design_static"}
