@@ -428,6 +428,7 @@ def test_toy_book_in_chinese_with_a_switch_on_every_page(toy_root, tmp_path, cap
     assert all(w in words for w in ZH_BANNER) and "FAST mode: True" in words  # the English run's output
     assert "练习 1 · ex-add" in words and "YOUR ANSWER HERE" in words and "Your code goes here" not in words
     assert secret not in words and len(EXERCISE_BOX.findall(page)) == 7
+    assert "ChineseStemmer;" not in (zh / "_static" / "language_data.js").read_text(encoding="utf-8")
     twins = 0
     for path in book.out.rglob("*.html"):
         rel = path.relative_to(book.out)
@@ -534,5 +535,8 @@ def test_book_switches_language_in_chromium(book, site_url):
             assert where(page) == (f"zh/chapters/{ch}.html", target), page.url
             assert page.evaluate("document.documentElement.lang") == "zh-CN"
             assert page.locator("a.lang-switch").inner_text().strip() == "English"
+            page.goto(site_url + "zh/search.html?q=episode", wait_until="load")  # Sphinx's zh search
+            page.wait_for_selector("#search-results li", timeout=60_000)
+            assert page.locator("#search-results li").count() > 0
         finally:
             browser.close()

@@ -61,7 +61,7 @@ from .book_pages import (_heading_targets, bank_page, chapter_page, chapter_titl
                          rewrite_links)
 from .book_runs import ExecutedChapter, describe_machine, executed_chapter, is_current, mode_name, run_date
 from .book_zh import (SWITCH_CSS, ZH_CONF, ZH_CSS, add_language_switch, bank_page_zh, chinese_student,
-                      glossary_page_zh, landing_page_zh, localize_page, zh_ready)
+                      fix_zh_search, glossary_page_zh, landing_page_zh, localize_page, zh_ready)
 from .notebooks import find_chapters, read_notebook, release_path, solution_path, write_notebook
 from .recorded import is_recording_current, load_recording, recorded_notebook
 
@@ -352,6 +352,7 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
         if zh_out.exists():
             shutil.rmtree(zh_out)
         warnings += [f"zh: {w}" for w in run_sphinx(src, zh_out, out.parent / (out.name + "-zh-doctrees"))]
+        fix_zh_search(zh_out)
     if (out / "index.html").is_file() and (zh_out / "index.html").is_file():
         add_language_switch(out, zh_out)
     pages = sorted(str(p.relative_to(out)) for p in out.rglob("*.html")

@@ -28,7 +28,7 @@ from .book_runs import ExecutedChapter, mode_name
 from .notebooks import _regions, is_test_cell, nbgrader_meta, read_notebook, release_path
 from .translations import LANGUAGES, catalog_path, translated_notebook
 
-__all__ = ["ZH_CONF", "ZH_CSS", "SWITCH_CSS", "zh_ready", "chinese_student", "localize_page",
+__all__ = ["ZH_CONF", "ZH_CSS", "SWITCH_CSS", "zh_ready", "fix_zh_search", "chinese_student", "localize_page",
            "landing_page_zh", "glossary_page_zh", "bank_page_zh", "add_language_switch"]
 
 #: Appended to the English conf.py for the Chinese build: Sphinx's own strings and search in Chinese.
@@ -230,6 +230,18 @@ def glossary_page_zh(root: Path, targets: dict) -> str:
 def bank_page_zh(root: Path, targets: dict) -> str:
     """question-bank.md of the Chinese edition: each question in Chinese first, then English."""
     return bank_page(root, targets, "zh")
+
+
+def fix_zh_search(site: Path) -> None:
+    """Sphinx 9's Chinese ``language_data.js`` sets ``Stemmer = ChineseStemmer`` but ships only the
+    English stemmer (its Python indexer stems the Latin words of a Chinese page with English
+    Snowball, and without the optional ``jieba`` indexes no Chinese word): every page would throw
+    "ChineseStemmer is not defined". Use the stemmer the index was built with."""
+    path = site / "_static" / "language_data.js"
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("window.Stemmer = ChineseStemmer;", "window.Stemmer = EnglishStemmer;"),
+                        encoding="utf-8")
 
 
 _SKIP = {"_static", "_images", "_sources", "_sphinx_design_static"}
