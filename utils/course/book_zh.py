@@ -106,18 +106,13 @@ def run_banner_zh(run: ExecutedChapter, root_rel: str):
     fast = ("`FAST = True`：快速版本，在笔记本电脑的 CPU 上一分钟以内；完整版本（`FAST = False`）训练更久，"
             "数字也不同")
     where = f"运行于 {run.date}，机器：{run.machine}{_minutes(run.seconds)}。"
-    if run.origin == "recorded":
-        title = "输出来自一次记录的完整模式运行"
-        what = (f"本页的每个输出都来自所附代码在完整模式（`FAST = False`：完整版本）下的记录运行，保存在 "
-                f"`data/recorded/{chapter}.json`，本章代码一改就重新记录。{where}")
-    elif run.origin == "fallback":
-        title = f"输出来自一次 {mode} 运行"
-        what = (f"本章没有最新的完整模式记录（`data/recorded/{chapter}.json` 缺失或早于本章代码），所以本页的"
-                f"每个输出都来自本章笔记本的一次运行，{fast}。{where}")
-    else:
-        title = f"输出来自一次 {mode} 运行"
-        what = (f"本页的每个输出都来自本章笔记本的一次运行，"
-                f"{fast if run.fast else '`FAST = False`：完整版本'}。{where}")
+    title = "输出来自一次记录的完整模式运行" if run.origin == "recorded" else f"输出来自一次 {mode} 运行"
+    what = {"recorded": f"本页的每个输出都来自所附代码在完整模式（`FAST = False`：完整版本）下的记录运行，保存在 "
+                        f"`data/recorded/{chapter}.json`，本章代码一改就重新记录。{where}",
+            "fallback": f"本章没有最新的完整模式记录（`data/recorded/{chapter}.json` 缺失或早于本章代码），所以本页的"
+                        f"每个输出都来自本章笔记本的一次运行，{fast}。{where}",
+            "run": f"本页的每个输出都来自本章笔记本的一次运行，"
+                   f"{fast if run.fast else '`FAST = False`：完整版本'}。{where}"}[run.origin]
     same = ("中英文两版共用同一份代码，所以这些输出就是所附代码那次运行的输出（按单元格 id 对应），中文版没有另行执行；"
             "输出中打印的文字随运行所用的语言，目前记录的运行是英文的。输出都标明了运行模式。练习显示为没有输出的方框：由你来写。")
     banner = _box(title, what + same, f"run-banner run-{mode.lower()} from-{run.origin}")
