@@ -250,6 +250,12 @@ def test_book_in_chromium(book, site_url, tmp_path):
         m = r["math"]
         assert m["rendered"] == m["n"] and m["errors"] == 0, f"{ch}: math not rendered: {m}"
         total_math += m["n"]
+    for ch in CHAPTERS:  # the Chinese pages, reached through the switch, show the same figures
+        r = report.get(f"zh/chapters/{ch}.html")
+        assert r, f"zh/chapters/{ch}.html was not reached from the English site"
+        assert not [i["src"] for i in r["images"] if i["w"] == 0], f"zh {ch}: images that did not load"
+        assert sum(1 for i in r["images"] if "_images/" in i["src"]) >= book.zh_chapters[ch]["images"]
+        assert r["math"]["rendered"] == r["math"]["n"] and r["math"]["errors"] == 0, f"zh {ch}: {r['math']}"
     assert total_math > 0, "no math on any chapter page"
     assert hits > 0
     assert shot.stat().st_size > 20_000
@@ -365,3 +371,172 @@ def test_links_to_headings_with_an_apostrophe_are_rewritten():
     assert rewrite_links(escaped, targets) == "<a href='04_distillation.html#52-the-kls-arguments-swapped'>x</a>"
     single = "<a href='../04_distillation/04_distillation.ipynb'>x</a>"
     assert rewrite_links(single, targets) == "<a href='04_distillation.html'>x</a>"
+
+
+# --------------------------------------------------------------------------- the Chinese edition
+#: What the Chinese banner says of the outputs (the English run's, by cell id).
+ZH_BANNER = ("中英文两版共用同一份代码", "中文版没有另行执行", "目前记录的运行是英文的")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _toy_catalogs(root) -> str:
+    """Chinese catalogs for the toy chapters (each cell's English with a Chinese line added; the
+    written answer's model answer gets a Chinese sentence); returns that secret sentence."""
+    import polib
+
+    from utils.course.translations import catalog_path, extract_catalog
+
+    secret = "中文参考答案：这一句只写在参考答案里。"
+    for ch in ("01_toy", "02_other"):
+        extract_catalog(root, ch)
+        po = polib.pofile(str(catalog_path(root, ch)), wrapwidth=0)
+        for e in po:
+            e.msgstr = e.msgid.replace("### END SOLUTION", secret + "\n### END SOLUTION") + "\n\n（中文译文）"
+        po.save()
+    return secret
+
+
+def _switch(path: Path) -> str | None:
+    m = re.search(r'<a class="lang-switch" href="([^"]+)"', path.read_text(encoding="utf-8"))
+    return m.group(1) if m else None
+
+
+def test_toy_book_in_chinese_with_a_switch_on_every_page(toy_root, tmp_path, capsys):
+    """With catalogs, `course book` builds both editions: the Chinese one at out/zh with the same
+    outputs, Chinese boxes and banner, the learner's answer cell (never the translated model
+    answer), and on every page a switch to the same page of the other edition. The leak scan
+    knows the Chinese model answer; `--lang en` keeps the Chinese edition, `--lang zh` without
+    catalogs is a clear error."""
+    import shutil
+
+    from utils.course.cli import main
+    from utils.errors import CourseError
+
+    root = tmp_path / "course"
+    shutil.copytree(toy_root, root, ignore=shutil.ignore_patterns("build"))
+    with pytest.raises(CourseError, match="catalogs in solutions/locale/zh"):
+        build_book(root, lang="zh", log=lambda m: None)
+    secret = _toy_catalogs(root)
+    book = build_book(root, log=lambda m: None)
+    assert book.languages == ("en", "zh") and not book.warnings, book.warnings[:5]
+    zh = book.out / "zh"
+    assert {f"zh/chapters/{ch}.html" for ch in ("01_toy", "02_other")} <= set(book.pages)
+    assert book.zh_chapters["01_toy"] == book.chapters["01_toy"]  # the same outputs and boxes
+    page = (zh / "chapters" / "01_toy.html").read_text(encoding="utf-8")
+    words = " ".join(site_text(zh / "chapters" / "01_toy.html").split())
+    assert '<html lang="zh-CN"' in page and "（中文译文）" in words
+    assert all(w in words for w in ZH_BANNER) and "FAST mode: True" in words  # the English run's output
+    assert "练习 1 · ex-add" in words and "YOUR ANSWER HERE" in words and "Your code goes here" not in words
+    assert secret not in words and len(EXERCISE_BOX.findall(page)) == 7
+    assert "ChineseStemmer;" not in (zh / "_static" / "language_data.js").read_text(encoding="utf-8")
+    twins = 0
+    for path in book.out.rglob("*.html"):
+        rel = path.relative_to(book.out)
+        if {"_static", "_sources"} & set(rel.parts):
+            continue
+        href = _switch(path)
+        assert href, f"{rel}: no language switch"
+        assert (path.parent / href).resolve() == ((book.out / rel.relative_to("zh")) if rel.parts[0] == "zh"
+                                                  else zh / rel).resolve(), f"{rel}: switch to {href}"
+        twins += 1
+    assert twins == 2 * 5  # index, genindex, search and two chapters, in each edition
+    assert find_site_leaks(book.out, root) == []
+    (book.out / "planted.html").write_text(f"<p><b>{secret[:6]}</b>{secret[6:]}</p>", encoding="utf-8")
+    assert find_site_leaks(book.out, root) == [f"planted.html: {secret}"]
+    assert main(["--root", str(root), "book", "--lang", "en"]) == 0
+    assert (zh / "chapters" / "01_toy.html").is_file() and _switch(book.out / "index.html") == "zh/index.html"
+    assert "switch on every page" not in capsys.readouterr().out  # only the English edition was built
+
+
+def test_book_has_a_chinese_edition_of_every_page_with_the_same_outputs(book):
+    """out/zh: every chapter from the Chinese student structure with the English run's outputs
+    (the same figures, the same exercise boxes), the landing page, glossary and bank in Chinese
+    first, Sphinx in zh_CN; a switch on every page of both editions."""
+    assert book.languages == ("en", "zh")
+    assert {f"zh/{p}.html" for p in ("index", "glossary", "question-bank", "search")} <= set(book.pages)
+    for ch in CHAPTERS:
+        path = book.out / "zh" / "chapters" / f"{ch}.html"
+        text, words = path.read_text(encoding="utf-8"), " ".join(site_text(path).split())
+        assert '<html lang="zh-CN"' in text and len(_CJK.findall(words)) > 1000, f"{ch}: not Chinese"
+        assert all(w in words for w in ZH_BANNER), f"{ch}: no Chinese banner saying {ZH_BANNER}"
+        zh, en = book.zh_chapters[ch], book.chapters[ch]
+        assert (zh["images"], zh["figures"], zh["exercises"]) == (en["images"], en["figures"], en["exercises"])
+        assert zh["outputs"] >= en["outputs"] - 1, f"{ch}: outputs lost on the Chinese page"  # parameters cell
+        assert len(EXERCISE_BOX.findall(text)) == zh["exercises"]
+    glossary = site_text(book.out / "zh" / "glossary.html")
+    cells = [line.strip() for line in glossary.splitlines() if line.strip()]
+    assert cells[cells.index("元学习") + 1].startswith("meta-learning"), "the Chinese term is not first"
+    assert "题库" in site_text(book.out / "zh" / "question-bank.html")
+    assert "一切皆映射" in site_text(book.out / "zh" / "index.html")
+    missing = [str(p.relative_to(book.out)) for p in book.out.rglob("*.html")
+               if not {"_static", "_sources"} & set(p.relative_to(book.out).parts) and not _switch(p)]
+    assert not missing, f"pages without a language switch: {missing[:10]}"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+def test_book_switches_language_in_chromium(book, site_url):
+    """A Chinese chapter page opened at a section: Chinese text, its figures load, its links
+    resolve; the switch leads to the same section of the English page, and back."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from utils.course.book_pages import chapter_title
+    from utils.course.notebooks import release_path
+
+    ch = CHAPTERS[1 if len(CHAPTERS) > 1 else 0]
+    title = chapter_title(read_notebook(release_path(REPO, ch)))
+    base = urllib.parse.urlsplit(site_url)
+    state_js = """async () => {
+        const imgs = [...document.images]; imgs.forEach(i => { i.loading = 'eager'; });
+        await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+        return {lang: document.documentElement.lang, cjk: (document.body.innerText.match(/[\u4e00-\u9fff]/g) || []).length,
+                images: imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth})),
+                links: [...document.querySelectorAll('a[href]')].map(a => a.href)};
+    }"""
+
+    def where(page):
+        parts = urllib.parse.urlsplit(page.url)
+        return parts.path[len(base.path):], urllib.parse.unquote(parts.fragment)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(site_url + f"zh/chapters/{ch}.html", wait_until="load")
+            anchors = page.eval_on_selector_all("a.lang-anchor", "els => els.map(e => e.id)")
+            assert len(anchors) >= 3, f"zh {ch}: {len(anchors)} section anchors"
+            target = anchors[len(anchors) // 2]
+            page.goto(site_url + f"zh/chapters/{ch}.html#{urllib.parse.quote(target)}", wait_until="load")
+            zh = page.evaluate(state_js)
+            assert zh["lang"] == "zh-CN" and zh["cjk"] > 1000, (zh["lang"], zh["cjk"])
+            assert zh["images"] and all(i["w"] > 0 for i in zh["images"]), zh["images"]
+            assert sum("_images/" in i["src"] for i in zh["images"]) >= book.zh_chapters[ch]["images"]
+            broken = []
+            for href in zh["links"]:
+                parts = urllib.parse.urlsplit(href)
+                if parts.netloc != base.netloc:
+                    continue
+                status, body = _fetch(parts._replace(fragment="", query="").geturl())
+                if status != 200 or (parts.fragment and urllib.parse.unquote(parts.fragment)
+                                     not in set(_ID_RE.findall(body))):
+                    broken.append(f"{href} -> {status}")
+            assert not broken, broken[:20]
+            with page.expect_navigation():
+                page.click("a.lang-switch")
+            assert where(page) == (f"chapters/{ch}.html", target), page.url
+            en = page.evaluate(state_js)
+            assert en["lang"] == "en" and title in page.title()
+            assert page.evaluate(f"!!document.getElementById({json.dumps(target)})")
+            assert all(i["w"] > 0 for i in en["images"])
+            assert page.locator("a.lang-switch").inner_text().strip() == "中文"
+            with page.expect_navigation():
+                page.click("a.lang-switch")
+            assert where(page) == (f"zh/chapters/{ch}.html", target), page.url
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"
+            assert page.locator("a.lang-switch").inner_text().strip() == "English"
+            page.goto(site_url + "zh/search.html?q=episode", wait_until="load")  # Sphinx's zh search
+            page.wait_for_selector("#search-results li", timeout=60_000)
+            assert page.locator("#search-results li").count() > 0
+        finally:
+            browser.close()

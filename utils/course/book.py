@@ -31,6 +31,10 @@ package ``sphinx-mathjax-offline``: no CDN at build or read time):
    every figure or table output gets a caption saying so. The landing page's chapter table has
    the same per chapter.
 4. MyST-NB renders the notebooks with ``nb_execution_mode = "off"``: it never re-executes.
+5. **Two editions.** With Chinese catalogs (``solutions/locale/zh/``), a second Sphinx build
+   (``language = "zh_CN"``) writes the Chinese edition to ``<out>/zh/`` from the Chinese student
+   structure and the *same* runs' outputs (the editions share their code cells), and every page of
+   both gets a switch to the same page of the other (:mod:`.book_zh`).
 
 The site is a folder of static files: host it on any static host (GitHub Pages, Netlify, an
 nginx folder) or look at it locally with ``python -m http.server -d build/book/html``.
@@ -38,7 +42,8 @@ nginx folder) or look at it locally with ``python -m http.server -d build/book/h
 The code, by concern: :mod:`.recorded` and :mod:`.book_runs` (step 1, the recorded and executed
 runs), :mod:`.book_pages`
 (steps 2 and 3, the pages), this module (Sphinx: sources, configuration, the build) and
-:mod:`.book_leaks` (the leak scan of the built site).
+:mod:`.book_leaks` (the leak scan of the built site), :mod:`.book_zh` (the Chinese edition and
+the language switch).
 """
 from __future__ import annotations
 
@@ -55,12 +60,14 @@ from .book_leaks import find_site_leaks, site_text
 from .book_pages import (_heading_targets, bank_page, chapter_page, chapter_title, glossary_page, landing_page,
                          rewrite_links)
 from .book_runs import ExecutedChapter, describe_machine, executed_chapter, is_current, mode_name, run_date
+from .book_zh import (SWITCH_CSS, ZH_CONF, ZH_CSS, add_language_switch, bank_page_zh, chinese_student,
+                      fix_zh_search, glossary_page_zh, landing_page_zh, localize_page, zh_ready)
 from .notebooks import find_chapters, read_notebook, release_path, solution_path, write_notebook
 from .recorded import is_recording_current, load_recording, recorded_notebook
 
 #: ``build_book`` and its result are this module's own; the leak scan and the link rewriting are
 #: re-exported from :mod:`.book_leaks` and :mod:`.book_pages`, where callers have always found them.
-__all__ = ["MODES", "ORIGIN_WORDS", "BookResult", "build_book", "mathjax_dir", "copy_mathjax", "write_sources",
+__all__ = ["MODES", "ORIGIN_WORDS", "LANGS", "BookResult", "build_book", "add_lang_argument", "mathjax_dir", "copy_mathjax", "write_sources",
            "run_sphinx", "find_site_leaks", "site_text", "rewrite_links"]
 
 
@@ -138,6 +145,17 @@ details.bank-answer summary { cursor: pointer; color: #1d4ed8; }
 '''
 
 
+#: ``course book --lang``: the editions to build (``both``: English at out/, Chinese at out/zh/).
+LANGS = ("both", "en", "zh")
+
+
+def add_lang_argument(parser) -> None:
+    """``--lang en|zh|both`` of ``course book`` (kept here: cli.py is at its size limit)."""
+    parser.add_argument("--lang", choices=LANGS, default="both",
+                        help="which edition to build: en, zh (中文, at OUT/zh) or both (default), "
+                             "with a 中文 / English switch on every page")
+
+
 #: What a build's outputs are, by :attr:`BookResult.mode`.
 MODES = {"recorded": "recorded full-mode outputs where current, FAST elsewhere",
          "FAST": "FAST outputs (--fast)", "full": "outputs of full runs (--full)"}
@@ -158,6 +176,8 @@ class BookResult:
     chapters: dict = field(default_factory=dict)   # chapter -> counts (outputs, figures, exercises)
     reused: list[str] = field(default_factory=list)
     origins: dict = field(default_factory=dict)    # chapter -> where its outputs come from (ORIGINS)
+    languages: tuple = ("en",)                     # the editions built: "en" at out/, "zh" at out/zh/
+    zh_chapters: dict = field(default_factory=dict)  # chapter -> counts of its Chinese page
 
     def summary(self) -> str:
         what = MODES.get(self.mode, f"{self.mode} outputs")
@@ -167,6 +187,9 @@ class BookResult:
             lines.append(f"  {ch:<24} {ORIGIN_WORDS[self.origins.get(ch, 'run')]:<22} {c['outputs']:>3} outputs, "
                          f"{c['images']:>3} images, {c['figures']:>3} captioned figures/tables, "
                          f"{c['exercises']:>3} exercise boxes")
+        if "zh" in self.languages:
+            lines.append(f"  Chinese edition (中文版) in {self.out / 'zh'}: the same outputs, Chinese prose; "
+                         "a 中文 / English switch on every page")
         if self.warnings:
             lines.append(f"  {len(self.warnings)} Sphinx warning(s); the first: {self.warnings[0]}")
         lines.append(f"Open {self.out / 'index.html'}, or serve it: python -m http.server -d {self.out}")
@@ -179,50 +202,65 @@ def _outputs_label(run: ExecutedChapter) -> str:
     return f"{mode}, recorded {run.date}" if run.origin == "recorded" else mode
 
 
-def write_sources(root: Path, src: Path, runs: dict, *, mode: str) -> dict:
+def write_sources(root: Path, src: Path, runs: dict, *, mode: str, lang: str = "en") -> dict:
     """Write the Sphinx source folder ``src`` (conf.py, pages, chapter notebooks); return counts.
 
-    ``mode`` is the build's (:data:`MODES`); each run says where its own outputs come from."""
+    ``mode`` is the build's (:data:`MODES`); each run says where its own outputs come from.
+    ``lang="zh"``: the Chinese edition (:mod:`.book_zh`), the same runs' outputs on the Chinese
+    student structure."""
+    zh = lang == "zh"
     if src.exists():
         shutil.rmtree(src)
     (src / "chapters").mkdir(parents=True)
     (src / "_notebooks").mkdir()
     (src / "_static").mkdir()
-    (src / "conf.py").write_text(CONF, encoding="utf-8")
+    (src / "conf.py").write_text(CONF + (ZH_CONF if zh else ""), encoding="utf-8")
     copy_mathjax(src / "_static" / "mathjax")
-    (src / "_static" / "course.css").write_text(CSS, encoding="utf-8")
+    (src / "_static" / "course.css").write_text(CSS + SWITCH_CSS + (ZH_CSS if zh else ""), encoding="utf-8")
     (src / "_static" / "favicon.svg").write_text(FAVICON, encoding="utf-8")
     chapters, counts = [], {}
     targets = {ch: _heading_targets(read_notebook(release_path(root, ch))) for ch in runs}
     for ch, run in runs.items():
-        student = read_notebook(release_path(root, ch))
-        page, c = chapter_page(student, read_notebook(run.path), run,
-                               f"chapters/{ch}/{ch}.ipynb", targets)
+        student = chinese_student(root, ch) if zh else read_notebook(release_path(root, ch))
+        root_rel = f"chapters/{ch}/{ch}.ipynb"
+        page, c = chapter_page(student, read_notebook(run.path), run, root_rel, targets)
+        if zh:
+            localize_page(page, student, run, root_rel)
         write_notebook(page, src / "chapters" / f"{ch}.ipynb")
-        shutil.copy(release_path(root, ch), src / "_notebooks" / f"{ch}.ipynb")
+        if zh:  # the download: the student version, in the page's language
+            write_notebook(student, src / "_notebooks" / f"{ch}.ipynb")
+        else:
+            shutil.copy(release_path(root, ch), src / "_notebooks" / f"{ch}.ipynb")
         counts[ch] = c
         chapters.append({"name": ch, "title": chapter_title(student) or ch,
                          "to_fill": c["to_fill"], "outputs": _outputs_label(run)})
     reference = []  # a course without a glossary or bank (the tests' toy course) builds too
     if (root / "utils" / "glossary.json").is_file():
-        (src / "glossary.md").write_text(glossary_page(root, targets), encoding="utf-8")
+        (src / "glossary.md").write_text((glossary_page_zh if zh else glossary_page)(root, targets),
+                                         encoding="utf-8")
         reference.append("glossary")
     if (root / "utils" / "question_bank.json").is_file():
-        (src / "question-bank.md").write_text(bank_page(root, targets), encoding="utf-8")
+        (src / "question-bank.md").write_text((bank_page_zh if zh else bank_page)(root, targets),
+                                              encoding="utf-8")
         reference.append("question-bank")
-    (src / "index.md").write_text(landing_page(root, chapters, mode, tuple(reference)),
-                                  encoding="utf-8")
+    index = (landing_page_zh(chapters, mode, tuple(reference)) if zh
+             else landing_page(root, chapters, mode, tuple(reference)))
+    (src / "index.md").write_text(index, encoding="utf-8")
     return counts
 
 
 def run_sphinx(src: Path, out: Path, doctrees: Path) -> list[str]:
     """Build ``src`` into ``out`` with Sphinx's HTML builder; return its warnings (one per line)."""
     from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
 
     warnings = io.StringIO()
-    app = Sphinx(str(src), str(src), str(out), str(doctrees), "html", status=io.StringIO(),
-                 warning=warnings, freshenv=True, verbosity=0)
-    app.build()
+    # a fresh docutils registry per build, as sphinx-build has: the Chinese edition is a second
+    # build in the same process
+    with patch_docutils(src), docutils_namespace():
+        app = Sphinx(str(src), str(src), str(out), str(doctrees), "html", status=io.StringIO(),
+                     warning=warnings, freshenv=True, verbosity=0)
+        app.build()
     if app.statuscode:
         raise course_error("the book's Sphinx build", "a clean build", f"exit status {app.statuscode}",
                            "read the warnings above:\n" + warnings.getvalue()[-3000:])
@@ -240,7 +278,7 @@ def _recorded_run(root: Path, chapter: str, folder: Path) -> ExecutedChapter:
 
 def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = True,
                recorded: bool = True, executed: dict | None = None, timeout: int | None = None,
-               log=print) -> BookResult:
+               lang: str = "both", log=print) -> BookResult:
     """Build the course's static site into ``out`` (default ``build/book/html``, or
     ``build/book-full/html`` for full outputs) and return a :class:`BookResult`.
 
@@ -250,6 +288,10 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
     (``--full``) executes full runs now. ``executed`` maps chapter -> path of an executed solution
     notebook to use as is for a chapter that takes a run (the tests pass their session's FAST
     runs); the others go through :func:`executed_chapter`.
+
+    ``lang`` (:data:`LANGS`): ``"both"`` builds the English edition at ``out`` and the Chinese
+    one at ``out/zh`` (:mod:`.book_zh`; English only for a course without catalogs), with a
+    language switch on every page; ``"en"`` or ``"zh"`` rebuilds that edition alone.
     """
     root = Path(root).resolve()
     chapters = find_chapters(root)
@@ -259,6 +301,13 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
     if missing:
         raise course_error("the book", "a student version in chapters/ for every chapter",
                            f"none for {', '.join(missing)}", "run `python -m utils.course sync`")
+    if lang not in LANGS:
+        raise course_error("the book's language", " or ".join(LANGS), repr(lang), "pass --lang en, zh or both")
+    has_zh = zh_ready(root, chapters)
+    if lang == "zh" and not has_zh:
+        raise course_error("the book's Chinese edition", "catalogs in solutions/locale/zh/", "none",
+                           "run `python -m utils.course.translations extract` and translate them")
+    languages = ("en", "zh") if lang == "both" and has_zh else ("en",) if lang == "both" else (lang,)
     base = root / "build" / ("book" if fast else "book-full")
     out = Path(out).resolve() if out else base / "html"
     mode = "full" if not fast else "recorded" if recorded else "FAST"
@@ -283,15 +332,37 @@ def build_book(root: str | Path, out: str | Path | None = None, *, fast: bool = 
             log(f"  {ch}: no current full-mode recording, FAST outputs "
                 f"(`python -m utils.course record` after `run --full` makes one)")
             runs[ch] = dataclasses.replace(runs[ch], origin="fallback")
-    src = out.parent / (out.name + "-src")
-    counts = write_sources(root, src, runs, mode=mode)
-    if out.exists():
-        shutil.rmtree(out)
-    warnings = run_sphinx(src, out, out.parent / (out.name + "-doctrees"))
+    counts, zh_counts, warnings, zh_out = {}, {}, [], out / "zh"
+    if "en" in languages:
+        src = out.parent / (out.name + "-src")
+        counts = write_sources(root, src, runs, mode=mode)
+        keep = out.parent / (out.name + "-zh-kept")  # "--lang en" keeps the Chinese edition
+        if lang == "en" and zh_out.is_dir():
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.move(zh_out, keep)
+        if out.exists():
+            shutil.rmtree(out)
+        warnings = run_sphinx(src, out, out.parent / (out.name + "-doctrees"))
+        if keep.is_dir():
+            shutil.move(keep, zh_out)
+    if "zh" in languages:
+        log("  Chinese edition: the same outputs on the Chinese student structure -> " + str(zh_out))
+        src = out.parent / (out.name + "-zh-src")
+        zh_counts = write_sources(root, src, runs, mode=mode, lang="zh")
+        if zh_out.exists():
+            shutil.rmtree(zh_out)
+        warnings += [f"zh: {w}" for w in run_sphinx(src, zh_out, out.parent / (out.name + "-zh-doctrees"))]
+        fix_zh_search(zh_out)
+    if (out / "index.html").is_file() and (zh_out / "index.html").is_file():
+        add_language_switch(out, zh_out)
     pages = sorted(str(p.relative_to(out)) for p in out.rglob("*.html")
                    if "_static" not in p.relative_to(out).parts)  # the theme's macro files
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return BookResult(out, mode, time.perf_counter() - start, pages, size, warnings,
-                      {ch: {k: v for k, v in c.items() if k != "unmatched"} for ch, c in counts.items()},
+    return BookResult(out, mode, time.perf_counter() - start, pages, size, warnings, _counts(counts),
                       [ch for ch, r in runs.items() if r.reused and r.origin != "recorded"],
-                      {ch: r.origin for ch, r in runs.items()})
+                      {ch: r.origin for ch, r in runs.items()}, languages, _counts(zh_counts))
+
+
+def _counts(counts: dict) -> dict:
+    """Per-chapter page counts without the list of unmatched cells."""
+    return {ch: {k: v for k, v in c.items() if k != "unmatched"} for ch, c in counts.items()}

@@ -57,17 +57,28 @@ def find_site_leaks(site: str | Path, root: str | Path, chapters: list[str] | No
     found when a line of a built file equals it once both are stripped of Markdown/HTML markup
     and their whitespace is collapsed, so a model answer rendered as a paragraph is still found
     (the same line-by-line rule as :func:`utils.course.notebooks.find_leaks` for ``chapters/``).
+
+    When the course has Chinese catalogs, the Chinese edition counts too: the secrets of each
+    solution notebook in Chinese prose (a written question's translated model answer) and, as
+    public, the Chinese student version the book shows (:func:`.book_zh.chinese_student`).
     """
+    from .book_zh import chinese_student, zh_ready
+    from .translations import translated_notebook
+
     site, root = Path(site), Path(root)
     chapters = chapters if chapters is not None else find_chapters(root)
+    zh = zh_ready(root, chapters)
     public = set()  # every line a learner sees anyway, in any chapter's student version
     for ch in chapters:
         if release_path(root, ch).exists():
-            for cell in read_notebook(release_path(root, ch)).cells:
-                public.update(_norm(line) for line in cell.source.splitlines())
+            for nb in [read_notebook(release_path(root, ch))] + ([chinese_student(root, ch)] if zh else []):
+                for cell in nb.cells:
+                    public.update(_norm(line) for line in cell.source.splitlines())
     secrets = {}
     for ch in chapters:
-        for line in secret_lines(read_notebook(solution_path(root, ch))):
+        solution = read_notebook(solution_path(root, ch))
+        editions = [solution] + ([translated_notebook(solution, root, ch, "zh")] if zh else [])
+        for line in set().union(*map(secret_lines, editions)):
             n = _norm(line)
             if len(n.replace(" ", "")) >= 8 and n not in public:
                 secrets[n] = line

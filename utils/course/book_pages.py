@@ -18,7 +18,7 @@ from .notebooks import heading_texts, is_test_cell, nbgrader_meta
 __all__ = [
     "WIDGET_MIME", "FIGURE_MIMES", "README_CHAPTERS_HEADING", "LOCAL_LAB", "exercise_cell", "clean_outputs",
     "rewrite_links", "chapter_page", "run_banner", "chapter_title", "readme_parts", "chapter_link",
-    "landing_page", "glossary_page", "bank_page",
+    "landing_page", "glossary_page", "BANK_INTRO", "bank_page",
 ]
 
 
@@ -337,32 +337,44 @@ def _details(summary: str, pairs: list[tuple[str, str]]) -> str:
     return f"<details class=\"bank-answer\"><summary>{html.escape(summary)}</summary>{parts}</details>"
 
 
-def bank_page(root: Path, targets: dict) -> str:
-    """question-bank.md: every question in English and Chinese; self-study answers folded away,
-    drill answers never shown (they are graded in chapter 07 and the bank does not hold them)."""
+#: The question bank's title and opening, by edition.
+BANK_INTRO = {
+    "en": ["# Question bank · 题库", "",
+           "Interview questions on the course, each in English and Chinese. Self-study questions "
+           "fold out a model answer, a follow-up and a common wrong answer in both languages. "
+           "Questions marked *drill* are graded in chapter 07: their answers are not published "
+           "here.", ""],
+    "zh": ["# 题库 · Question bank", "",
+           "关于本课程的面试题，每题都有中文和英文。自学题可展开参考答案、追问和常见错误答案（中英对照）。"
+           "标有 *drill* 的题在第 07 章评分：这里不公布它们的答案。", ""]}
+
+
+def bank_page(root: Path, targets: dict, lang: str = "en") -> str:
+    """question-bank.md: every question in English and Chinese (``lang="zh"``: Chinese first, for
+    the Chinese edition); self-study answers folded away, drill answers never shown (they are
+    graded in chapter 07 and the bank does not hold them)."""
+    zh = lang == "zh"
     bank = json.loads((root / "utils" / "question_bank.json").read_text(encoding="utf-8"))
     by_topic: dict[str, list] = {}
     for q in bank["entries"]:
         by_topic.setdefault(q["topic"], []).append(q)
-    out = ["# Question bank · 题库", "",
-           "Interview questions on the course, each in English and Chinese. Self-study questions "
-           "fold out a model answer, a follow-up and a common wrong answer in both languages. "
-           "Questions marked *drill* are graded in chapter 07: their answers are not published "
-           "here.", ""]
+    out = list(BANK_INTRO[lang])
     for topic, entries in by_topic.items():
         out += [f"## {topic}", ""]
         for q in entries:
             kind = " · *drill*" if q.get("drill") else ""
             href = chapter_link(q.get("chapter_link", ""), targets)
-            link = f" ([chapter]({href}))" if href else ""
-            out += [f"**{html.escape(q['id'])}**{kind}{link}", "",
-                    f"{q['question_en']}", "", f"{q['question_zh']}", ""]
+            link = ("" if not href else f" ([chapter]({href}))" if not zh else  # raw: MyST knows no lang-anchor
+                    f'（<a href="{html.escape(href.replace(".ipynb", ".html"))}">所在章节</a>）')
+            first, second = (q["question_zh"], q["question_en"]) if zh else (q["question_en"], q["question_zh"])
+            out += [f"**{html.escape(q['id'])}**{kind}{link}", "", first, "", second, ""]
             if q.get("options"):
                 out += [f"{chr(97 + i)}. {opt}" for i, opt in enumerate(q["options"])] + [""]
             if not q.get("drill"):
-                out += [_details("Model answer · 参考答案", [
-                    ("Model answer:", q["model_answer"]), ("参考答案：", q["model_answer_zh"]),
-                    ("Follow-up:", q["follow_up"]), ("追问：", q["follow_up_zh"]),
-                    ("Common wrong answer:", q["common_wrong_answer"]),
-                    ("常见错误答案：", q["common_wrong_answer_zh"])]), ""]
+                pairs = [(("Model answer:", q["model_answer"]), ("参考答案：", q["model_answer_zh"])),
+                         (("Follow-up:", q["follow_up"]), ("追问：", q["follow_up_zh"])),
+                         (("Common wrong answer:", q["common_wrong_answer"]),
+                          ("常见错误答案：", q["common_wrong_answer_zh"]))]
+                out += [_details("参考答案 · Model answer" if zh else "Model answer · 参考答案",
+                                 [p for pair in pairs for p in (pair[::-1] if zh else pair)]), ""]
     return "\n".join(out) + "\n"

@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the site goes (default: ROOT/build/book/html, or build/book-full/html)")
     o.add_argument("--timeout", type=int, default=None, metavar="S",
                    help="per-cell time limit in seconds for chapters that must be run (default: none)")
+    importlib.import_module("utils.course.book").add_lang_argument(o)
     from ..sinusoid_lab import REPTILE_SGD, SINE_METHODS
     from .shipping import TRAINABLE
     t = sub.add_parser("train", help=COMMANDS["train"])
@@ -344,11 +345,10 @@ def cmd_bank(args) -> int:
 
 def cmd_book(args) -> int:
     from .book import MODES, build_book
-
     mode = MODES["full" if args.full else "FAST" if args.fast else "recorded"]
     print(f"Building the book: {mode} (executed copies are reused when current)...", flush=True)
     result = build_book(args.root, args.out, fast=not args.full, recorded=not args.fast,
-                        timeout=args.timeout, log=lambda m: print(m, flush=True))
+                        timeout=args.timeout, lang=args.lang, log=lambda m: print(m, flush=True))
     print(result.summary())
     return 0
 
