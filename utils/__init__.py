@@ -58,6 +58,7 @@ Chapter kits (what one chapter measures with; they import the engine, never the 
     - :mod:`utils.trained`      one way to a trained learner: recipes and ``trained(name, seed=...)``
     - :mod:`utils.multitask`    chapter 01's multi-head classifier
     - :mod:`utils.language`     the language a chapter prints in (``LANGUAGE``: the English or Chinese edition)
+    - :mod:`utils.messages`     the catalog of printed text in the other editions (``utils/locale/<lang>/messages.po``)
     - :mod:`utils.story`        a chapter's checked claims and headline rankings (``ch.claim``, ``ch.ranking``)
     - :mod:`utils.glossary`     the bilingual glossary
     - :mod:`utils.glossary_zh`  the English term in parentheses at a Chinese term's first use (the bank's rule)
@@ -74,7 +75,7 @@ __all__ = ["ENGINE_MODULES", "KIT_MODULES"]
 #: Every engine module and package, by import name (tests/test_layout.py keeps this complete).
 ENGINE_MODULES = (
     "vocab", "chapters",
-    "errors", "language", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "story", "chapter",
+    "messages", "errors", "language", "runtime", "cache", "stats", "results", "tables", "plots", "widgets", "figures", "story", "chapter",
     "tasks", "episodes", "glyphs", "digits", "omniglot", "lake",
     "models", "training", "distributed", "learners",
     "distill", "compress", "fuse",

@@ -18,6 +18,7 @@ Command line
     - :mod:`utils.course.recorded`       ``course record``: the recorded full-mode runs the book shows (data/recorded/)
     - :mod:`utils.course.book_pages`     the book's pages: chapters, landing page, glossary, bank
     - :mod:`utils.course.book_leaks`     the leak scan of a built book
+    - :mod:`utils.course.book_zh`        the book's Chinese edition and its language switch
 
 Notebooks
     - :mod:`utils.course.notebooks`      read, strip, compare, find answer cells and leaks
@@ -53,7 +54,7 @@ Test fixtures
 __all__ = ["MODULES"]
 
 #: Every module of the machinery (tests/test_layout.py keeps this complete).
-MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "bench_story", "progress", "book", "book_runs", "recorded", "book_pages", "book_leaks", "notebooks",
+MODULES = ("cli", "shipping", "bench", "bench_maml", "bench_distributed", "bench_class", "bench_story", "progress", "book", "book_runs", "recorded", "book_pages", "book_leaks", "book_zh", "notebooks",
            "execute", "conventions", "sync", "nbgrader_course",
            "grading", "grading_intake", "grading_scores", "grading_report", "autograde", "sandbox", "sandbox_exec", "sandbox_limits", "sandbox_cgroup", "nbgrader_sandbox", "integrity",
            "integrity_forbid", "integrity_snapshot",

@@ -25,7 +25,7 @@ __all__ = [
 #: a ``CPU_THREADS`` knob pass it as ``threads``.
 SETUP_TEMPLATE = """\
 from utils.chapter import start_chapter
-ch = start_chapter("{chapter}", FAST=FAST, DEVICE=DEVICE, SEED=SEED{threads})
+ch = start_chapter("{chapter}", FAST=FAST, DEVICE=DEVICE, SEED=SEED{threads}, language=LANGUAGE)
 FAST, device = ch.fast, ch.device   # FAST is forced under autograde / COURSE_FAST=1"""
 _SETUP_NAME_RE = re.compile(r'start_chapter\("(\d{2}_[a-z0-9_]+)"')
 
