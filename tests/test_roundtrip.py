@@ -5,14 +5,14 @@ zero without crashing the grader, and a notebook with one answer left as the stu
 exactly the points of that answer's test cells. Checked for every real chapter and for the
 toy chapter the tests write themselves, and for every chapter's Chinese edition (``chapters_zh/``):
 its solution, untouched and one-wrong notebooks, graded in the same nbgrader run as the English
-ones, score exactly what the English ones score, test cell by test cell; a catalogued wrong answer
-(``tests/wrong_answers/``) patched into the Chinese student version loses what it loses in English.
+ones, score exactly what the English ones score, test cell by test cell (the catalogue of wrong
+answers in both editions: ``tests/test_wrong_answers.py``).
 """
 from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, TOY_POINTS, chapter_params, set_answer, write_notebook
+from conftest import TOY_POINTS, chapter_params
 from utils.course.grading import GradeReport
 
 
@@ -80,31 +80,3 @@ def test_chapter_roundtrip_in_chinese_grades_as_in_english(chapter, roundtrip):
         assert _points(zh) == _points(en), (f"{chapter} {kind}: the Chinese notebook must score what the "
                                             f"English one scores:\n{en.format()}\n{zh.format()}")
 
-
-CATALOGUE_CHAPTER = "04_distillation"   # the quickest chapter; the rest is the same code path
-
-
-def test_a_catalogued_wrong_answer_grades_the_same_in_chinese(tmp_path):
-    """The wrong-answer catalogue patches code cells by grade id: the same patch applies to the
-    Chinese student version and is caught there as in English (``tests/test_wrong_answers.py``
-    proves, for the English version, that a batch loses exactly its rows' test cells and nothing
-    else; the same batch in Chinese must give exactly that)."""
-    from utils.course.check_tests import load_catalogue, plan_batches
-    from utils.course.grading import grade_notebooks
-    from utils.course.notebooks import fill_answers, read_notebook, solution_path, test_points
-    from utils.course.sync import edition_dir
-
-    ch = CATALOGUE_CHAPTER
-    sol = read_notebook(solution_path(REPO, ch))
-    batch = plan_batches(load_catalogue(REPO, ch))[0]
-    chinese = read_notebook(edition_dir(REPO / "chapters", "zh") / ch / f"{ch}.ipynb")
-    nb = fill_answers(chinese, sol)
-    for row in batch:
-        set_answer(nb, row.answer_id, row.source)
-    write_notebook(nb, tmp_path / "zh" / f"{ch}.ipynb")
-    (report,) = grade_notebooks([tmp_path / "zh" / f"{ch}.ipynb"], root=REPO, timeout=300)
-    lost = {t for row in batch for t in row.loses}
-    expected = {gid: 0.0 if gid in lost else pts for gid, pts in test_points(sol).items()}
-    got = {e.grade_id: e.points or 0.0 for e in report.autograded}
-    assert lost and got == expected, (f"{ch} (zh): the catalogued wrong answers "
-                                      f"{[r.label for r in batch]} must lose exactly {sorted(lost)}:\n{report.format()}")

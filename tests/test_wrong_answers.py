@@ -3,7 +3,9 @@
 ``tests/wrong_answers/<chapter>.py`` lists, for every autograded exercise, at least three plausible
 wrong answers; :func:`utils.course.check_tests.check_chapter` autogrades them (a few notebooks per chapter,
 one nbgrader run) and checks that each loses exactly its test cells' points while every other
-exercise keeps full points. The same check is ``python -m utils.course check-tests NN``.
+exercise keeps full points; in both editions (the Chinese student version ``chapters_zh/`` must
+grade every row exactly as the English one). The same check is ``python -m utils.course
+check-tests NN [--lang zh]``.
 """
 import ast
 
@@ -38,8 +40,11 @@ def test_plan_batches_one_wrong_answer_per_exercise():
         assert len({r.answer_id for r in b}) == len(b)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_hidden_tests_catch_every_catalogued_wrong_answer(chapter, tmp_path):
-    result = check_chapter(PROJECT_ROOT, chapter, workdir=tmp_path)
+def test_hidden_tests_catch_every_catalogued_wrong_answer(chapter, lang, tmp_path):
+    """Every row caught, nothing else lost, in both editions: the Chinese student version has the
+    same code cells and grade ids, so the same wrong answers must grade exactly as in English."""
+    result = check_chapter(PROJECT_ROOT, chapter, workdir=tmp_path, lang=lang)
     print(result.format())
     assert result.ok, result.format()

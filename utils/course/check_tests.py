@@ -180,14 +180,23 @@ def _set_answer(nb, grade_id: str, source: str):
 
 
 def check_chapter(root: str | Path | None, chapter: str, *, timeout: int | None = None,
-                  workdir: str | Path | None = None) -> ChapterCheck:
-    """Grade every catalogued wrong answer of ``chapter``; see the module docstring."""
+                  workdir: str | Path | None = None, lang: str = "en") -> ChapterCheck:
+    """Grade every catalogued wrong answer of ``chapter``; see the module docstring. ``lang``: the
+    edition handed in (``"zh"``: the Chinese student version ``chapters_zh/NN/NN.ipynb``, the same
+    code cells and grade ids, so the same rows apply and must be caught the same way)."""
     from .grading import DEFAULT_CELL_TIMEOUT, grade_notebooks
+    from .sync import edition_dir
 
     root = Path(root or PROJECT_ROOT).resolve()
     rows = load_catalogue(root, chapter)
     sol = read_notebook(solution_path(root, chapter))
-    filled = fill_answers(read_notebook(release_path(root, chapter)), sol)
+    student = release_path(root, chapter)
+    if lang != "en":
+        student = edition_dir(student.parent.parent, lang) / chapter / student.name
+        if not student.is_file():
+            raise course_error(f"the {lang} student version of {chapter}", f"a notebook at {student}", "none",
+                               "run `python -m utils.course sync` (it writes every edition)")
+    filled = fill_answers(read_notebook(student), sol)
     points = test_points(sol)
     batches = plan_batches(rows)
     result = ChapterCheck(chapter, n_notebooks=len(batches))

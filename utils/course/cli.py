@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-tests", help=COMMANDS["check-tests"])
     c.add_argument("chapters", nargs="+", metavar="NN", help="chapters (number or name)")
-    c.add_argument("--timeout", type=int, default=None, metavar="S",
-                   help="per-cell time limit in seconds (default: 120)")
+    c.add_argument("--lang", default="en", choices=("en", "zh"), help="the edition handed in (zh: chapters_zh/)")
+    c.add_argument("--timeout", type=int, default=None, metavar="S", help="per-cell time limit in seconds (default: 120)")
 
     b = sub.add_parser("bench", help=COMMANDS["bench"], add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER, help="NAME [ARGS...] passed to utils.course.bench")
@@ -311,7 +311,7 @@ def cmd_check_tests(args) -> int:
     failed = []
     for ch in chapters:
         print(f"Autograding the wrong answers catalogued for {ch} (this runs the chapter)...", flush=True)
-        result = check_chapter(args.root, ch, timeout=args.timeout)
+        result = check_chapter(args.root, ch, timeout=args.timeout, lang=args.lang)
         print(result.format(), flush=True)
         if not result.ok:
             failed.append(ch)
