@@ -175,13 +175,29 @@ def test_lookup_by_alias_chinese_and_case():
 # --------------------------------------------------------------------------- one Chinese term per concept
 def _chinese_texts():
     """(where, text) of every place a learner reads Chinese: the bank, the glossary, every notebook
-    cell of solutions/ and chapters/ (markdown and code: printed strings count)."""
+    cell of solutions/ and chapters/ (markdown and code: printed strings count), and the Chinese
+    edition: each msgstr of the chapters' catalogs (solutions/locale/zh/*.po) and of the engine's
+    messages (utils/locale/zh/messages.po), and the markdown of chapters_zh/ (what sync generated)."""
+    import polib
+
     out = [("utils/question_bank.json", (REPO / "utils" / "question_bank.json").read_text(encoding="utf-8"))]
     out.append(("utils/glossary.json (Chinese terms and definitions)",
                 "\n".join(f"{e.chinese} {e.definition}" for e in load_glossary())))
     for path in sorted((REPO / "solutions").glob("*/*.ipynb")) + sorted((REPO / "chapters").glob("*/*.ipynb")):
         for cell in read_notebook(path).cells:
             out.append((f"{path.relative_to(REPO)} cell {cell.get('id')}", cell.source))
+    catalogs = sorted((REPO / "solutions" / "locale" / "zh").glob("*.po"))
+    assert len(catalogs) >= 7, "every chapter has a Chinese catalog"
+    for path in [*catalogs, REPO / "utils" / "locale" / "zh" / "messages.po"]:
+        for e in polib.pofile(str(path), wrapwidth=0):
+            if not e.obsolete:
+                out.append((f"{path.relative_to(REPO)} msgctxt {e.msgctxt!r} msgid {e.msgid[:40]!r}", e.msgstr))
+    zh_notebooks = sorted((REPO / "chapters_zh").glob("*/*.ipynb"))
+    assert len(zh_notebooks) >= 7, "sync generated the Chinese edition of every chapter"
+    for path in zh_notebooks:
+        for cell in read_notebook(path).cells:
+            if cell.cell_type == "markdown":
+                out.append((f"{path.relative_to(REPO)} cell {cell.get('id')}", cell.source))
     return out
 
 
