@@ -32,7 +32,7 @@ __all__ = ["ZH_CONF", "ZH_CSS", "SWITCH_CSS", "zh_ready", "fix_zh_search", "chin
            "landing_page_zh", "glossary_page_zh", "bank_page_zh", "add_language_switch"]
 
 #: Appended to the English conf.py for the Chinese build: Sphinx's own strings and search in Chinese.
-ZH_CONF = 'language = "zh_CN"\nhtml_title = "一切皆映射 · Everything is a mapping"\n'
+ZH_CONF = 'language = "zh_CN"\nhtml_title = "一切皆映射（Everything is a mapping）"\n'
 
 #: The switch (both editions): a small fixed pill in the lower right corner.
 SWITCH_CSS = '''a.lang-switch { position: fixed; right: 1.2rem; bottom: 1.2rem; z-index: 1050;
@@ -188,8 +188,8 @@ def landing_page_zh(chapters: list[dict], mode: str, reference: tuple[str, ...])
 每一章都点明它研究的映射：
 
 * **模型**把输入映射到输出；
-* **学习器**把一个数据集映射到一个模型；
-* **元学习器**把一族任务映射到一个学习器（第 01–02 章）；
+* **学习器（learner）**把一个数据集映射到一个模型；
+* **元学习器（meta-learner）**把一族任务（task）映射到一个学习器（第 01–02 章）；
 * **蒸馏、压缩与融合**把模型映射到模型（第 04–06 章）；
 * 第 07 章把整条阶梯变成面试练习。
 
