@@ -181,3 +181,97 @@ def test_chapter_t_translates_in_the_chapter_language():
     finally:
         set_language("en")
     assert start_chapter("01_mapping", FAST=True, DEVICE="cpu").t("query MSE") == "query MSE"
+
+
+# --- the notebooks' own figure and table text (issue 29, item 3) -------------------------------------
+
+_TEXT_CALLS = {"set_title", "set_xlabel", "set_ylabel", "suptitle"}   # first argument is read by a learner
+_TEXT_KEYWORDS = {"title", "xlabel", "ylabel"}                           # of any call (engine helpers, ax.set)
+#: Words that stay as they are in both editions, so a literal made only of them needs no ch.t:
+#: method and metric names (the glossary keeps them in Latin letters) and a symbol's spoken name.
+_SAME_IN_BOTH = {"MAML": "method name", "ProtoNet": "method name", "CNP": "method name",
+                 "MoE": "method name", "MLP": "model name", "MSE": "metric name", "ECE": "metric name",
+                 "NLL": "metric name", "CV": "metric name (CV²)", "KL": "divergence name",
+                 "alpha": "the symbol α, named as on the slider"}
+
+
+def _solution_code_cells():
+    import glob
+    for path in sorted(glob.glob("solutions/[0-9]*/*.ipynb")):
+        for i, cell in enumerate(json.load(open(path, encoding="utf-8"))["cells"]):
+            if cell["cell_type"] == "code":
+                yield f"{path} cell {i}", "".join(cell["source"])
+
+
+def _literal_text(node):
+    """The fixed text of a str literal or f-string (fields left out), else None."""
+    import ast
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return " ".join(v.value for v in node.values if isinstance(v, ast.Constant))
+    return None
+
+
+def _needs_translation(text: str) -> bool:
+    words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\$[^$]*\$", " ", text))
+    return any(w not in _SAME_IN_BOTH for w in words)
+
+
+def bare_figure_text(source: str) -> list[str]:
+    """The English literals ``source`` passes straight to a figure title, an axis label or a table
+    title (``ax.set_title("...")``, ``title=f"..."``): each should be ``ch.t("...", field=value)``."""
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        args = [node.args[0]] if name in _TEXT_CALLS and node.args else []
+        args += [k.value for k in node.keywords if k.arg in _TEXT_KEYWORDS]
+        for arg in args:
+            text = _literal_text(arg)
+            if text is not None and _needs_translation(text):
+                found.append(f"line {arg.lineno}: {name}({ast.get_source_segment(source, arg)})")
+    return found
+
+
+def ch_t_templates(source: str) -> list[str]:
+    """The literal templates of the ``ch.t(...)`` calls in ``source`` (both branches of a
+    ``"a" if c else "b"``)."""
+    import ast
+
+    def literals(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.IfExp):
+            return literals(node.body) + literals(node.orelse)
+        return []
+    return [s for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "t"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "ch" and node.args
+            for s in literals(node.args[0])]
+
+
+def test_the_figure_text_lint_catches_a_bare_title_and_spares_names():
+    src = ('ax.set_title(f"after {n} steps")\nshow_table(h, r, title="final loss")\nax.set_xlabel("alpha")\n'
+           'ax.set_title(ch.t("after {n} steps", n=n))\nax.set_ylabel(r"$\\alpha$ MSE")\nfig.suptitle(name)\n')
+    assert [f.split(":")[0] for f in bare_figure_text(src)] == ["line 1", "line 2"]
+    assert ch_t_templates('ch.t("a {n}" if n == 1 else "b {n}", n=n); ch.t(x)') == ["a {n}", "b {n}"]
+
+
+def test_no_solution_passes_bare_english_to_a_title_or_an_axis_label():
+    found = [f"{where}, {hit}" for where, src in _solution_code_cells() for hit in bare_figure_text(src)]
+    assert not found, ("figure/table text that the Chinese edition would print in English; wrap it in "
+                       "ch.t(\"template {field}\", field=value) and add the template to "
+                       "utils/locale/zh/messages.po:\n" + "\n".join(found))
+
+
+def test_every_notebook_template_has_a_chinese_entry_with_its_fields():
+    cat = catalog("zh")
+    templates = {s: where for where, src in _solution_code_cells() for s in ch_t_templates(src)}
+    assert len(templates) > 100
+    missing = sorted(f"{where}: {s!r}" for s, where in templates.items() if s not in cat)
+    assert not missing, "ch.t templates without an entry in utils/locale/zh/messages.po:\n" + "\n".join(missing)
+    bad = {s: cat[s] for s in templates if _fields(s) != _fields(cat[s])}
+    assert not bad, f"entries whose {{fields}} differ from the notebook's template: {bad}"
