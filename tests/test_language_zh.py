@@ -192,7 +192,7 @@ _TEXT_KEYWORDS = {"title", "xlabel", "ylabel"}                           # of an
 _SAME_IN_BOTH = {"MAML": "method name", "ProtoNet": "method name", "CNP": "method name",
                  "MoE": "method name", "MLP": "model name", "MSE": "metric name", "ECE": "metric name",
                  "NLL": "metric name", "CV": "metric name (CV²)", "KL": "divergence name",
-                 "alpha": "the symbol α, named as on the slider"}
+                 "alpha": "the symbol α, named as on the slider", "sin": "math function"}
 
 
 def _solution_code_cells():
@@ -275,3 +275,40 @@ def test_every_notebook_template_has_a_chinese_entry_with_its_fields():
     assert not missing, "ch.t templates without an entry in utils/locale/zh/messages.po:\n" + "\n".join(missing)
     bad = {s: cat[s] for s in templates if _fields(s) != _fields(cat[s])}
     assert not bad, f"entries whose {{fields}} differ from the notebook's template: {bad}"
+
+
+def _strings(node) -> list[str]:
+    import ast
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [s for e in node.elts for s in _strings(e)]
+    return []
+
+
+def engine_translated_text(source: str) -> list[str]:
+    """The literals ``source`` passes to engine helpers that translate them themselves: the axis
+    labels of ``labelled_axes`` and ``bar_with_ci`` and the column headers of ``show_table``."""
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name == "labelled_axes":
+            found += [s for a in node.args[:2] for s in _strings(a)]
+            found += [s for k in node.keywords if k.arg in ("xlabel", "ylabel") for s in _strings(k.value)]
+        elif name in ("show_table", "results_table") and node.args:
+            found += _strings(node.args[0])
+        elif name == "bar_with_ci":
+            found += [s for k in node.keywords if k.arg == "ylabel" for s in _strings(k.value)]
+    return found
+
+
+def test_every_axis_label_and_column_header_the_engine_translates_has_an_entry():
+    assert engine_translated_text('labelled_axes("steps", ["a b", "c"]); show_table(["col"], rows)') == \
+        ["steps", "a b", "c", "col"]
+    missing = sorted({f"{where}: {s!r}" for where, src in _solution_code_cells() for s in engine_translated_text(src)
+                      if _needs_translation(s) and translate(s, "zh") == s})
+    assert not missing, "labels/headers the Chinese edition prints in English; add them to " \
+                        "utils/locale/zh/messages.po:\n" + "\n".join(missing)
