@@ -23,7 +23,7 @@ from . import messages
 from .errors import course_error
 from .messages import CATALOG_DIR, LANGUAGES, catalog, current_language, t, translate
 
-__all__ = ["LANGUAGES", "CATALOG_DIR", "CJK_FONTS", "set_language", "current_language", "text", "t",
+__all__ = ["LANGUAGES", "CATALOG_DIR", "CJK_FONTS", "set_language", "current_language", "t",
            "catalog", "translate", "find_cjk_font", "configure_fonts", "notebook_language"]
 
 #: CJK font families tried in this order (matplotlib family names).
@@ -47,11 +47,6 @@ def set_language(language: str) -> str:
     messages._state["language"] = language
     configure_fonts(language)
     return language
-
-
-def text(en: str, zh: str) -> str:
-    """``en`` or ``zh``, whichever the current language is: one string a learner reads, both editions."""
-    return zh if current_language() == "zh" else en
 
 
 def notebook_language(path) -> str:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from nbformat import NotebookNode
 
-from ..language import notebook_language, translate
+from ..language import notebook_language, t
 from ..tables import display_width, pad
 
 from .notebooks import is_answer_cell, is_manual_cell, is_test_cell, nbgrader_meta
@@ -70,25 +70,24 @@ class GradeReport:
         """The human-readable report printed by the CLI, in ``language`` (default: the graded
         notebook's edition, :func:`utils.language.notebook_language`: ``"zh"`` for the Chinese one)."""
         lang = language or notebook_language(self.notebook)
-        tr = lambda english, **fields: translate(english, lang).format(**fields)  # noqa: E731
-        where = {True: tr(", sandboxed"), False: tr(", UNSANDBOXED")}.get(self.sandboxed, "")
-        lines = [tr("Chapter {chapter}: {notebook} (per-cell time limit {timeout} s{where})",
+        where = {True: t(", sandboxed", lang), False: t(", UNSANDBOXED", lang)}.get(self.sandboxed, "")
+        lines = [t("Chapter {chapter}: {notebook} (per-cell time limit {timeout} s{where})", lang,
                     chapter=self.chapter, notebook=self.notebook, timeout=self.timeout, where=where)]
-        lines += [tr("  note: {note}", note=translate(n, lang)) for n in self.notes]
-        head = [tr("exercise"), tr("points"), tr("result")]
+        lines += [t("  note: {note}", lang, note=t(n, lang)) for n in self.notes]
+        head = [t("exercise", lang), t("points", lang), t("result", lang)]
         width = max([display_width(e.grade_id) for e in self.exercises] + [8, display_width(head[0])])
         lines.append(f"  {pad(head[0], width)}  {pad(head[1], 7, right=True)}  {head[2]}")
         for e in self.exercises:
             pts = "-" if e.points is None else _num(e.points)
-            result = translate(e.status, lang) + (tr(": {message}", message=translate(e.message, lang))
+            result = t(e.status, lang) + (t(": {message}", lang, message=t(e.message, lang))
                                                   if e.message else "")
             lines.append(f"  {e.grade_id.ljust(width)}  {pts + '/' + _num(e.max_points):>7}  {result}")
-        lines.append(tr("Autograded total: {total}/{max_total}", total=_num(self.total),
+        lines.append(t("Autograded total: {total}/{max_total}", lang, total=_num(self.total),
                         max_total=_num(self.max_total)))
         n_manual = len(self.exercises) - len(self.autograded)
         if n_manual:
-            lines.append(tr("Written answers graded by hand: {n} (compare yours with the model "
-                            "answers in solutions/{chapter}/)", n=n_manual, chapter=self.chapter))
+            lines.append(t("Written answers graded by hand: {n} (compare yours with the model "
+                            "answers in solutions/{chapter}/)", lang, n=n_manual, chapter=self.chapter))
         return "\n".join(lines)
 
 

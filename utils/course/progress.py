@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import course_error
-from ..language import notebook_language, translate
+from ..language import notebook_language, t
 from ..tables import display_width, pad
 from .grading import DEFAULT_CELL_TIMEOUT, GradeReport, grade_notebooks
 from .notebooks import (PROJECT_ROOT, find_chapters, is_manual_cell, nbgrader_meta, read_notebook,
@@ -122,26 +122,25 @@ def format_progress(rows: list[ChapterProgress], language: str | None = None) ->
     if language is None:
         found = {notebook_language(r.notebook) for r in rows}
         language = found.pop() if len(found) == 1 else "en"
-    tr = lambda english: translate(english, language)  # noqa: E731
-    header = tuple(tr(h) for h in ("chapter", "points", "exercises left", "written: to review",
+    header = tuple(t(h, language) for h in ("chapter", "points", "exercises left", "written: to review",
                                    "written: not yet"))
     body = []
     for r in rows:
         if r.error:
-            body.append((r.chapter, tr("error"), tr(r.error), "", ""))
+            body.append((r.chapter, t("error", language), t(r.error, language), "", ""))
         else:
             body.append((r.chapter, f"{_num(r.points)}/{_num(r.max_points)}", _ids(r.exercises_left),
                          _ids(r.written_to_review), _ids(r.written_missing)))
     ok = [r for r in rows if not r.error]
-    body.append((tr("total"), f"{_num(sum(r.points for r in ok))}/{_num(sum(r.max_points for r in ok))}",
+    body.append((t("total", language), f"{_num(sum(r.points for r in ok))}/{_num(sum(r.max_points for r in ok))}",
                  str(sum(len(r.exercises_left) for r in ok)),
                  str(sum(len(r.written_to_review) for r in ok)),
                  str(sum(len(r.written_missing) for r in ok))))
     widths = [max(display_width(str(row[i])) for row in [header, *body]) for i in range(len(header))]
     fmt = lambda row: "  ".join(pad(str(v), w) for v, w in zip(row, widths)).rstrip()  # noqa: E731
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(row) for row in body]
-    lines.append(tr("Points are autograded (FAST mode); written answers are graded by a person: "
-                    "compare yours with the model answers in solutions/."))
+    lines.append(t("Points are autograded (FAST mode); written answers are graded by a person: "
+                    "compare yours with the model answers in solutions/.", language))
     return "\n".join(lines)
 
 
